@@ -26,7 +26,7 @@ class Shape {
   Index operator[](int axis) const { return dims_[static_cast<std::size_t>(axis)]; }
   Index& operator[](int axis) { return dims_[static_cast<std::size_t>(axis)]; }
   Index numel() const;
-  std::vector<Index> dims() const { return {dims_.begin(), dims_.begin() + rank_}; }
+  std::vector<Index> dims() const { return {dims_, dims_ + rank_}; }
   std::string str() const;  // "(128, 16, 28, 28)"
   bool operator==(const Shape& other) const;
 
