@@ -41,14 +41,21 @@ Dataset read_idx(const std::string& images_path, const std::string& labels_path,
 DatasetPair load_mnist_like(const std::string& dir, const std::string& name);
 
 // CIFAR-10 (data_batch_1..5.bin, test_batch.bin) or CIFAR-100 (train.bin, test.bin; fine labels)
-// binary versions from a directory.
+// binary versions from a directory (or from its sub-directory cifar-10-batches-bin /
+// cifar-100-binary, as the archives unpack). Records are label byte(s) then 3x32x32 CHW pixels.
 DatasetPair load_cifar(const std::string& dir, int classes);
+
+// The valid dataset names, in the order of DatasetName.
+const std::vector<std::string>& dataset_names();
+// "fashion-mnist" -> DatasetName::FashionMnist, ...; an unknown name is an Error listing the valid ones.
+DatasetName parse_dataset_name(const std::string& name);
 
 // Dispatch by name: "fashion-mnist", "mnist", "cifar10", "cifar100". An empty dir means the
 // default location (only Fashion-MNIST has one).
 DatasetPair load_dataset(const std::string& name, const std::string& dir);
 
-// Per-channel mean and standard deviation over a dataset's images (for normalization).
+// Per-channel mean and (population) standard deviation over a dataset's images (for
+// normalization); computed in double, independent of the thread count.
 struct ChannelStats {
   std::vector<float> mean;
   std::vector<float> stddev;
