@@ -1,0 +1,108 @@
+#pragma once
+// 2-D convolution (no bias, no dilation, no groups): ConvEngine, a functional engine over oneDNN
+// that quantized and PIM layers call with their own transformed weights, and Conv2d, the FP32 layer.
+//
+// Layout: src (N, C_in, H, W), weight (C_out, C_in, k, k) (OIHW), dst (N, C_out, OH, OW), with
+// OH = (H + 2 padding - k) / stride + 1 (and OW alike), zero padding:
+//   dst[n, o, y, x] = sum_{c, i, j} src[n, c, y*stride - padding + i, x*stride - padding + j] * weight[o, c, i, j].
+// Oracle: nn/conv_reference.h (tests/nn/conv.cpp compares all three passes on awkward shapes).
+//
+// Inside, the engine runs oneDNN's fastest kernels in their own blocked layouts (format_tag::any:
+// nChw16c activations on AVX-512) and reorders at its edges, so callers only ever see NCHW/OIHW.
+// Results are deterministic for a fixed OpenMP thread count (DESIGN.md 2.6).
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+#include "nn/layer.h"
+
+namespace pimqat::nn {
+
+struct ConvGeometry {
+  Index in_channels = 0;
+  Index out_channels = 0;
+  Index kernel = 1;  // square k x k
+  Index stride = 1;
+  Index padding = 0;  // zero padding on every side
+
+  Index output_size(Index input_size) const { return (input_size + 2 * padding - kernel) / stride + 1; }
+  Index weight_count() const { return out_channels * in_channels * kernel * kernel; }
+  Shape weight_shape() const { return {out_channels, in_channels, kernel, kernel}; }
+  std::string str() const;  // "3x3 conv 16->32, stride 2, padding 1"
+};
+
+// Throws pimqat::Error when a geometry is unusable (non-positive channels, kernel or stride; negative padding).
+void validate(const ConvGeometry& g);
+
+// Whether backward_data overwrites diff_src or adds to it (used to fuse a residual sum).
+enum class Accumulate { Overwrite, Add };
+
+// Caches one set of oneDNN primitives per input shape seen (N, C, H, W), so a changing batch size
+// (last batch of an epoch, evaluation batches) costs one primitive creation per new shape.
+//
+// Cached operands (the reason a layer need not pass everything twice):
+// - forward keeps its own copy of `src` in the internal layout; backward_weights reuses it when it
+//   is called with the same tensor (same storage and shape) as the latest forward, which must then
+//   be unchanged since (the Layer contract). Any other tensor is converted afresh.
+// - the internal copy of `diff_dst` made by backward_data is reused by a following
+//   backward_weights on the same diff_dst tensor (and vice versa), under the same condition.
+// Not thread-safe: one engine is used by one thread at a time (its kernels use OpenMP inside).
+class ConvEngine {
+ public:
+  explicit ConvEngine(ConvGeometry g);
+  ~ConvEngine();
+  ConvEngine(ConvEngine&&) noexcept;
+  ConvEngine& operator=(ConvEngine&&) noexcept;
+
+  const ConvGeometry& geometry() const { return geometry_; }
+  // (N, C_out, OH, OW) for a (N, C_in, H, W) src; throws pimqat::Error for a src that does not fit.
+  Shape output_shape(const Shape& src) const;
+
+  // dst = conv(src, weight); dst is resized.
+  void forward(const Tensor& src, const Tensor& weight, Tensor& dst);
+  // diff_src (=|+=) conv^T(diff_dst, weight), shaped as the src of the latest forward call
+  // (resized when overwriting; must already have that shape when adding).
+  void backward_data(const Tensor& diff_dst, const Tensor& weight, Tensor& diff_src,
+                     Accumulate accumulate = Accumulate::Overwrite);
+  // diff_weight = dL/dweight (overwritten, resized to OIHW).
+  void backward_weights(const Tensor& src, const Tensor& diff_dst, Tensor& diff_weight);
+
+  // oneDNN's implementation names of the latest shape's primitives ("jit:avx512_core", ...), for logs and benches.
+  std::string implementation_info() const;
+
+ private:
+  struct Impl;
+  ConvGeometry geometry_;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Whether a layer computes dL/dsrc in backward. The first convolution of a network may skip it
+// (nothing upstream needs the gradient of the image); its backward() then returns an empty tensor.
+enum class InputGradient { Compute, Skip };
+
+// FP32 convolution layer without bias (batch norm follows every convolution in the ResNets).
+// Parameter "<name>.weight" of shape (C_out, C_in, k, k), zero until initialized (nn/init.h).
+class Conv2d : public Layer {
+ public:
+  Conv2d(std::string name, ConvGeometry g, InputGradient input_gradient = InputGradient::Compute);
+
+  const Tensor& forward(const Tensor& src, Mode mode) override;
+  const Tensor& backward(const Tensor& diff_dst) override;
+  void collect_parameters(std::vector<Parameter*>& out) override { out.push_back(&weight_); }
+
+  Parameter& weight() { return weight_; }
+  const ConvGeometry& geometry() const { return engine_.geometry(); }
+  ConvEngine& engine() { return engine_; }
+  InputGradient input_gradient() const { return input_gradient_; }
+
+ private:
+  ConvEngine engine_;
+  Parameter weight_;
+  InputGradient input_gradient_;
+  Tensor dst_;
+  Tensor diff_src_;
+  const Tensor* src_ = nullptr;  // the src of the latest Train-mode forward
+};
+
+}  // namespace pimqat::nn
