@@ -1,0 +1,342 @@
+#include "pim/curves.h"
+
+#include <hdf5.h>
+
+#include <charconv>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+#include <string_view>
+
+#include "core/error.h"
+
+namespace pimqat::pim {
+namespace {
+
+constexpr const char* kHdf5Format = "pimqat-adc-curves";
+constexpr int kFormatVersion = 1;
+
+std::string number_text(double v) {
+  std::ostringstream s;
+  s.precision(17);
+  s << v;
+  return s.str();
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  return s;
+}
+
+std::vector<std::string_view> split_fields(std::string_view line) {
+  std::vector<std::string_view> fields;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t comma = line.find(',', start);
+    fields.push_back(trim(line.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start)));
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  return fields;
+}
+
+bool parse_double(std::string_view text, double& value) {
+  if (text.empty()) return false;
+  if (text.front() == '+') text.remove_prefix(1);
+  const auto result = std::from_chars(text.data(), text.data() + text.size(), value);
+  return result.ec == std::errc() && result.ptr == text.data() + text.size() && std::isfinite(value);
+}
+
+bool parse_integer(std::string_view text, std::int64_t& value) {
+  if (!text.empty() && text.front() == '+') text.remove_prefix(1);
+  const auto result = std::from_chars(text.data(), text.data() + text.size(), value);
+  return !text.empty() && result.ec == std::errc() && result.ptr == text.data() + text.size();
+}
+
+// Checks one code value; `where` is the location prefix ("file:line" or "file, curve 'x'").
+void check_code(double code, int max_code, const std::string& where, const std::string& name, std::int64_t p) {
+  if (!std::isfinite(code) || code < 0.0 || code > max_code)
+    throw Error(where + ": code " + number_text(code) + " of curve '" + name + "' at p = " + std::to_string(p) +
+                " is outside the ADC's code range [0, " + std::to_string(max_code) + "]");
+}
+
+void check_monotone(double previous, double code, const std::string& where, const std::string& name, std::int64_t p) {
+  if (code < previous)
+    throw Error(where + ": curve '" + name + "' decreases from " + number_text(previous) + " at p = " +
+                std::to_string(p - 1) + " to " + number_text(code) + " at p = " + std::to_string(p) +
+                " (a transfer curve must be non-decreasing in p)");
+}
+
+void check_header(int adc_bits, std::int64_t p_lo, std::int64_t p_hi, const std::string& where) {
+  if (adc_bits < 1 || adc_bits > 16)
+    throw Error(where + ": adc_bits = " + std::to_string(adc_bits) + " is outside [1, 16]");
+  if (p_hi <= p_lo)
+    throw Error(where + ": p_hi = " + std::to_string(p_hi) + " must be greater than p_lo = " + std::to_string(p_lo));
+  if (p_hi - p_lo > (std::int64_t{1} << 26))
+    throw Error(where + ": range p_lo..p_hi has " + std::to_string(p_hi - p_lo + 1) + " points (at most 2^26)");
+}
+
+// RAII for HDF5 identifiers, and silenced automatic error printing while pimqat calls HDF5.
+class H5Id {
+ public:
+  H5Id(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
+  ~H5Id() {
+    if (id_ >= 0) close_(id_);
+  }
+  H5Id(const H5Id&) = delete;
+  H5Id& operator=(const H5Id&) = delete;
+  hid_t get() const { return id_; }
+  bool valid() const { return id_ >= 0; }
+
+ private:
+  hid_t id_;
+  herr_t (*close_)(hid_t);
+};
+
+class QuietHdf5 {
+ public:
+  QuietHdf5() {
+    H5Eget_auto2(H5E_DEFAULT, &function_, &data_);
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  }
+  ~QuietHdf5() { H5Eset_auto2(H5E_DEFAULT, function_, data_); }
+  QuietHdf5(const QuietHdf5&) = delete;
+  QuietHdf5& operator=(const QuietHdf5&) = delete;
+
+ private:
+  H5E_auto2_t function_ = nullptr;
+  void* data_ = nullptr;
+};
+
+std::int64_t read_int_attribute(hid_t file, const char* name, const std::string& path) {
+  if (H5Aexists(file, name) <= 0) throw Error(path + ": missing root attribute '" + name + "'");
+  H5Id attr(H5Aopen(file, name, H5P_DEFAULT), H5Aclose);
+  long long value = 0;
+  if (!attr.valid() || H5Aread(attr.get(), H5T_NATIVE_LLONG, &value) < 0)
+    throw Error(path + ": cannot read root attribute '" + name + "' as an integer");
+  return value;
+}
+
+void write_int_attribute(hid_t file, const char* name, long long value, const std::string& path) {
+  H5Id space(H5Screate(H5S_SCALAR), H5Sclose);
+  H5Id attr(H5Acreate2(file, name, H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+  if (!attr.valid() || H5Awrite(attr.get(), H5T_NATIVE_LLONG, &value) < 0)
+    throw Error(path + ": cannot write attribute '" + name + "'");
+}
+
+void write_string_attribute(hid_t file, const char* name, const std::string& value, const std::string& path) {
+  H5Id type(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(type.get(), value.size());
+  H5Tset_strpad(type.get(), H5T_STR_NULLPAD);
+  H5Id space(H5Screate(H5S_SCALAR), H5Sclose);
+  H5Id attr(H5Acreate2(file, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+  if (!attr.valid() || H5Awrite(attr.get(), type.get(), value.data()) < 0)
+    throw Error(path + ": cannot write attribute '" + name + "'");
+}
+
+std::string read_string_attribute(hid_t file, const char* name, const std::string& path) {
+  if (H5Aexists(file, name) <= 0) throw Error(path + ": missing root attribute '" + name + "'");
+  H5Id attr(H5Aopen(file, name, H5P_DEFAULT), H5Aclose);
+  H5Id type(H5Aget_type(attr.get()), H5Tclose);
+  if (!type.valid() || H5Tget_class(type.get()) != H5T_STRING || H5Tis_variable_str(type.get()) > 0)
+    throw Error(path + ": root attribute '" + name + "' is not a fixed-length string");
+  std::string value(H5Tget_size(type.get()), '\0');
+  if (H5Aread(attr.get(), type.get(), value.data()) < 0) throw Error(path + ": cannot read attribute '" + name + "'");
+  while (!value.empty() && value.back() == '\0') value.pop_back();
+  return value;
+}
+
+}  // namespace
+
+TransferCurves::TransferCurves(int adc_bits, std::int64_t p_lo, std::int64_t p_hi, std::vector<std::string> names,
+                               std::vector<std::vector<double>> codes, const std::string& origin)
+    : adc_bits_(adc_bits), p_lo_(p_lo), p_hi_(p_hi), names_(std::move(names)), codes_(std::move(codes)),
+      origin_(origin) {
+  check_header(adc_bits, p_lo, p_hi, origin);
+  if (codes_.empty()) throw Error(origin + ": no curves (at least one is needed)");
+  if (names_.size() != codes_.size())
+    throw Error(origin + ": " + std::to_string(names_.size()) + " curve names for " + std::to_string(codes_.size()) +
+                " curves");
+  const int max_code = (1 << adc_bits) - 1;
+  for (std::size_t m = 0; m < codes_.size(); ++m) {
+    const auto& c = codes_[m];
+    if (static_cast<std::int64_t>(c.size()) != points())
+      throw Error(origin + ": curve '" + names_[m] + "' has " + std::to_string(c.size()) + " entries, expected " +
+                  std::to_string(points()) + " (one per integer p from " + std::to_string(p_lo) + " to " +
+                  std::to_string(p_hi) + ")");
+    for (std::int64_t i = 0; i < points(); ++i) {
+      const double code = c[static_cast<std::size_t>(i)];
+      check_code(code, max_code, origin, names_[m], p_lo + i);
+      if (i > 0) check_monotone(c[static_cast<std::size_t>(i - 1)], code, origin, names_[m], p_lo + i);
+    }
+  }
+}
+
+TransferCurves TransferCurves::load(const std::string& path) {
+  const auto ends_with = [&](std::string_view suffix) {
+    return path.size() >= suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  if (ends_with(".csv") || ends_with(".CSV")) return load_csv(path);
+  if (ends_with(".h5") || ends_with(".hdf5") || ends_with(".H5")) return load_hdf5(path);
+  throw Error(path + ": unknown transfer-curve file type (expected a .csv, .h5 or .hdf5 file)");
+}
+
+TransferCurves TransferCurves::load_csv(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error(path + ": cannot open transfer-curve file");
+  std::int64_t adc_bits = -1, p_lo = 0, p_hi = 0;
+  bool have_p_lo = false, have_p_hi = false, have_header = false;
+  std::vector<std::string> names;
+  std::vector<std::vector<double>> codes;
+  std::int64_t next_p = 0;
+  std::int64_t line_number = 0, last_data_line = 0;
+  std::string line;
+  while (std::getline(in, line)) {
+    ++line_number;
+    const std::string where = path + ":" + std::to_string(line_number);
+    const std::string_view text = trim(line);
+    if (text.empty() || text.front() == '#') continue;
+    const auto fields = split_fields(text);
+    if (!have_header) {
+      const std::string_view key = fields[0];
+      if (key == "p") {
+        if (adc_bits < 0 || !have_p_lo || !have_p_hi)
+          throw Error(where + ": the header line 'p,...' must come after the 'adc_bits', 'p_lo' and 'p_hi' lines");
+        check_header(static_cast<int>(adc_bits), p_lo, p_hi, where);
+        if (fields.size() < 2) throw Error(where + ": the header names no curves (expected 'p,<name>,<name>,...')");
+        for (std::size_t i = 1; i < fields.size(); ++i) {
+          if (fields[i].empty()) throw Error(where + ": curve name " + std::to_string(i) + " is empty");
+          names.emplace_back(fields[i]);
+        }
+        codes.assign(names.size(), {});
+        have_header = true;
+        next_p = p_lo;
+        continue;
+      }
+      std::int64_t value = 0;
+      if (fields.size() != 2 || !parse_integer(fields[1], value))
+        throw Error(where + ": expected 'adc_bits,<int>', 'p_lo,<int>', 'p_hi,<int>' or the header 'p,<names>', found '" +
+                    std::string(text) + "'");
+      if (key == "adc_bits") adc_bits = value;
+      else if (key == "p_lo") p_lo = value, have_p_lo = true;
+      else if (key == "p_hi") p_hi = value, have_p_hi = true;
+      else throw Error(where + ": unknown key '" + std::string(key) + "' (valid: adc_bits, p_lo, p_hi)");
+      continue;
+    }
+    if (fields.size() != names.size() + 1)
+      throw Error(where + ": expected " + std::to_string(names.size() + 1) + " fields (p and one code per curve), found " +
+                  std::to_string(fields.size()));
+    std::int64_t p = 0;
+    if (!parse_integer(fields[0], p)) throw Error(where + ": p = '" + std::string(fields[0]) + "' is not an integer");
+    if (next_p > p_hi)
+      throw Error(where + ": too many rows: the range p_lo..p_hi = " + std::to_string(p_lo) + ".." + std::to_string(p_hi) +
+                  " has " + std::to_string(p_hi - p_lo + 1) + " entries per curve");
+    if (p != next_p)
+      throw Error(where + ": expected p = " + std::to_string(next_p) + ", found " + std::to_string(p) +
+                  " (rows must list every integer p from p_lo to p_hi in increasing order)");
+    const int max_code = (1 << adc_bits) - 1;
+    for (std::size_t m = 0; m < names.size(); ++m) {
+      double code = 0;
+      if (!parse_double(fields[m + 1], code))
+        throw Error(where + ": code '" + std::string(fields[m + 1]) + "' of curve '" + names[m] + "' is not a finite number");
+      check_code(code, max_code, where, names[m], p);
+      if (!codes[m].empty()) check_monotone(codes[m].back(), code, where, names[m], p);
+      codes[m].push_back(code);
+    }
+    ++next_p;
+    last_data_line = line_number;
+  }
+  if (!have_header) throw Error(path + ": no header line 'p,<name>,...' (is this a pimqat transfer-curve CSV file?)");
+  if (next_p != p_hi + 1)
+    throw Error(path + ":" + std::to_string(last_data_line > 0 ? last_data_line : line_number) + ": found " +
+                std::to_string(next_p - p_lo) + " rows, expected " + std::to_string(p_hi - p_lo + 1) +
+                " (one per integer p from " + std::to_string(p_lo) + " to " + std::to_string(p_hi) + ")");
+  return TransferCurves(static_cast<int>(adc_bits), p_lo, p_hi, std::move(names), std::move(codes), path);
+}
+
+void TransferCurves::save_csv(const std::string& path) const {
+  std::ofstream out(path);
+  if (!out) throw Error(path + ": cannot create transfer-curve file");
+  out << "# pimqat ADC transfer curves (docs/curves-format.md): mean output code per integer partial sum p\n";
+  out << "adc_bits," << adc_bits_ << "\np_lo," << p_lo_ << "\np_hi," << p_hi_ << "\np";
+  for (const auto& n : names_) out << ',' << n;
+  out << '\n';
+  out.precision(17);
+  for (std::int64_t i = 0; i < points(); ++i) {
+    out << p_lo_ + i;
+    for (const auto& c : codes_) out << ',' << c[static_cast<std::size_t>(i)];
+    out << '\n';
+  }
+  if (!out) throw Error(path + ": write failed");
+}
+
+TransferCurves TransferCurves::load_hdf5(const std::string& path) {
+  QuietHdf5 quiet;
+  H5Id file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+  if (!file.valid()) throw Error(path + ": cannot open as an HDF5 file");
+  const std::string format = read_string_attribute(file.get(), "format", path);
+  if (format != kHdf5Format)
+    throw Error(path + ": root attribute format = '" + format + "', expected '" + kHdf5Format + "'");
+  const std::int64_t version = read_int_attribute(file.get(), "version", path);
+  if (version != kFormatVersion)
+    throw Error(path + ": format version " + std::to_string(version) + " is not supported (this pimqat reads version " +
+                std::to_string(kFormatVersion) + ")");
+  const auto adc_bits = read_int_attribute(file.get(), "adc_bits", path);
+  const auto p_lo = read_int_attribute(file.get(), "p_lo", path);
+  const auto p_hi = read_int_attribute(file.get(), "p_hi", path);
+  check_header(static_cast<int>(adc_bits), p_lo, p_hi, path);
+  if (H5Lexists(file.get(), "codes", H5P_DEFAULT) <= 0) throw Error(path + ": missing dataset '/codes'");
+  H5Id dataset(H5Dopen2(file.get(), "codes", H5P_DEFAULT), H5Dclose);
+  H5Id space(H5Dget_space(dataset.get()), H5Sclose);
+  hsize_t dims[2] = {0, 0};
+  if (!space.valid() || H5Sget_simple_extent_ndims(space.get()) != 2)
+    throw Error(path + ": dataset '/codes' must be 2-D (curves x points)");
+  H5Sget_simple_extent_dims(space.get(), dims, nullptr);
+  const auto expected = static_cast<hsize_t>(p_hi - p_lo + 1);
+  if (dims[1] != expected)
+    throw Error(path + ": dataset '/codes' has " + std::to_string(dims[1]) + " entries per curve, expected " +
+                std::to_string(expected) + " (one per integer p from " + std::to_string(p_lo) + " to " +
+                std::to_string(p_hi) + ")");
+  if (dims[0] == 0) throw Error(path + ": dataset '/codes' holds no curves");
+  std::vector<double> flat(dims[0] * dims[1]);
+  if (H5Dread(dataset.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, flat.data()) < 0)
+    throw Error(path + ": cannot read dataset '/codes' as floating-point numbers");
+  std::vector<std::string> names;
+  std::vector<std::vector<double>> codes;
+  for (hsize_t m = 0; m < dims[0]; ++m) {
+    names.push_back("curve" + std::to_string(m));
+    codes.emplace_back(flat.begin() + static_cast<std::ptrdiff_t>(m * dims[1]),
+                       flat.begin() + static_cast<std::ptrdiff_t>((m + 1) * dims[1]));
+  }
+  return TransferCurves(static_cast<int>(adc_bits), p_lo, p_hi, std::move(names), std::move(codes), path + " /codes");
+}
+
+void TransferCurves::save_hdf5(const std::string& path) const {
+  QuietHdf5 quiet;
+  H5Id file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
+  if (!file.valid()) throw Error(path + ": cannot create HDF5 file");
+  write_string_attribute(file.get(), "format", kHdf5Format, path);
+  write_int_attribute(file.get(), "version", kFormatVersion, path);
+  write_int_attribute(file.get(), "adc_bits", adc_bits_, path);
+  write_int_attribute(file.get(), "p_lo", p_lo_, path);
+  write_int_attribute(file.get(), "p_hi", p_hi_, path);
+  const hsize_t dims[2] = {static_cast<hsize_t>(count()), static_cast<hsize_t>(points())};
+  std::vector<double> flat;
+  flat.reserve(dims[0] * dims[1]);
+  for (const auto& c : codes_) flat.insert(flat.end(), c.begin(), c.end());
+  H5Id space(H5Screate_simple(2, dims, nullptr), H5Sclose);
+  H5Id dataset(H5Dcreate2(file.get(), "codes", H5T_IEEE_F64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+               H5Dclose);
+  if (!dataset.valid() || H5Dwrite(dataset.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, flat.data()) < 0)
+    throw Error(path + ": cannot write dataset '/codes'");
+}
+
+void TransferCurves::check_matches(int adc_bits, double p_lo, double p_hi, const std::string& where) const {
+  if (adc_bits != adc_bits_ || p_lo != static_cast<double>(p_lo_) || p_hi != static_cast<double>(p_hi_))
+    throw Error(origin_ + ": transfer curves were measured for adc_bits = " + std::to_string(adc_bits_) + ", p = " +
+                std::to_string(p_lo_) + ".." + std::to_string(p_hi_) + ", but " + where + " has adc_bits = " +
+                std::to_string(adc_bits) + ", p = " + number_text(p_lo) + ".." + number_text(p_hi));
+}
+
+}  // namespace pimqat::pim
