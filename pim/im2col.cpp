@@ -4,21 +4,21 @@
 
 namespace pimqat::pim {
 
-void ConvGeometry::validate() const {
+void Im2colGeometry::validate() const {
   if (batch < 1 || channels < 1 || height < 1 || width < 1 || kernel_h < 1 || kernel_w < 1 || stride < 1 ||
       padding < 0 || out_height() < 1 || out_width() < 1 || height + 2 * padding < kernel_h ||
       width + 2 * padding < kernel_w)
     throw Error("invalid convolution geometry " + str());
 }
 
-std::string ConvGeometry::str() const {
+std::string Im2colGeometry::str() const {
   return "input (" + std::to_string(batch) + ", " + std::to_string(channels) + ", " + std::to_string(height) + ", " +
          std::to_string(width) + "), kernel " + std::to_string(kernel_h) + "x" + std::to_string(kernel_w) +
          ", stride " + std::to_string(stride) + ", padding " + std::to_string(padding);
 }
 
 template <typename T>
-void im2col(const ConvGeometry& g, const T* src, T* dst) {
+void im2col(const Im2colGeometry& g, const T* src, T* dst) {
   const Index oh_count = g.out_height(), ow_count = g.out_width();
   const Index pixels = g.pixels();
   const Index rows = g.reduction();
@@ -47,10 +47,10 @@ void im2col(const ConvGeometry& g, const T* src, T* dst) {
   }
 }
 
-template void im2col<float>(const ConvGeometry&, const float*, float*);
-template void im2col<std::int32_t>(const ConvGeometry&, const std::int32_t*, std::int32_t*);
-template void im2col<std::int16_t>(const ConvGeometry&, const std::int16_t*, std::int16_t*);
-template void im2col<std::int8_t>(const ConvGeometry&, const std::int8_t*, std::int8_t*);
-template void im2col<std::uint8_t>(const ConvGeometry&, const std::uint8_t*, std::uint8_t*);
+template void im2col<float>(const Im2colGeometry&, const float*, float*);
+template void im2col<std::int32_t>(const Im2colGeometry&, const std::int32_t*, std::int32_t*);
+template void im2col<std::int16_t>(const Im2colGeometry&, const std::int16_t*, std::int16_t*);
+template void im2col<std::int8_t>(const Im2colGeometry&, const std::int8_t*, std::int8_t*);
+template void im2col<std::uint8_t>(const Im2colGeometry&, const std::uint8_t*, std::uint8_t*);
 
 }  // namespace pimqat::pim

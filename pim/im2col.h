@@ -15,7 +15,7 @@
 
 namespace pimqat::pim {
 
-struct ConvGeometry {
+struct Im2colGeometry {
   Index batch = 1, channels = 1, height = 1, width = 1;
   int kernel_h = 3, kernel_w = 3, stride = 1, padding = 1;
 
@@ -31,6 +31,6 @@ struct ConvGeometry {
 // dst must hold reduction() * pixels() elements. Instantiated for float, std::int32_t,
 // std::int16_t, std::int8_t and std::uint8_t.
 template <typename T>
-void im2col(const ConvGeometry& geometry, const T* src, T* dst);
+void im2col(const Im2colGeometry& geometry, const T* src, T* dst);
 
 }  // namespace pimqat::pim

@@ -281,7 +281,7 @@ TEST(ReferenceKernel, BadOperandsAndBanksAreRejected) {
 
 TEST(Im2col, MatchesDirectConvolutionOnAwkwardShapes) {
   struct Case {
-    ConvGeometry g;
+    Im2colGeometry g;
     Index c_out;
   };
   const Case cases[] = {
@@ -291,7 +291,7 @@ TEST(Im2col, MatchesDirectConvolutionOnAwkwardShapes) {
       {{1, 1, 5, 8, 3, 2, 1, 0}, 2},
   };
   for (const auto& c : cases) {
-    const ConvGeometry& g = c.g;
+    const Im2colGeometry& g = c.g;
     g.validate();
     RandomStream r(RngKey{1, 0, Purpose::Operands, 5});
     std::vector<std::int32_t> src(static_cast<std::size_t>(g.batch * g.channels * g.height * g.width));
@@ -319,7 +319,7 @@ TEST(Im2col, MatchesDirectConvolutionOnAwkwardShapes) {
             EXPECT_EQ(y[static_cast<std::size_t>(o * g.pixels() + (n * oh_n + oh) * ow_n + ow)], s) << g.str();
           }
   }
-  ConvGeometry bad{1, 1, 2, 2, 5, 5, 1, 0};
+  Im2colGeometry bad{1, 1, 2, 2, 5, 5, 1, 0};
   EXPECT_THROW(bad.validate(), Error);
 }
 
