@@ -113,6 +113,48 @@ inline void expect_gradient(const DoubleFunction& f, const std::vector<Vector>& 
   expect_close(analytic, numeric, tolerance, what + " (vs central differences)");
 }
 
+// --- Independent double-precision forwards shared by the layer tests ---------------------------
+
+// Batch norm with batch statistics (two-pass mean and biased variance), NCHW, optional ReLU.
+inline Vector batchnorm_train_reference(const Vector& x, const Shape& shape, const Vector& gamma, const Vector& beta,
+                                        bool relu, double epsilon = 1e-5) {
+  const Index n = shape[0], c = shape[1], plane = shape[2] * shape[3];
+  Vector y(x.size());
+  for (Index ch = 0; ch < c; ++ch) {
+    double mean = 0.0;
+    for (Index b = 0; b < n; ++b)
+      for (Index i = 0; i < plane; ++i) mean += x[static_cast<std::size_t>((b * c + ch) * plane + i)];
+    mean /= static_cast<double>(n * plane);
+    double var = 0.0;
+    for (Index b = 0; b < n; ++b)
+      for (Index i = 0; i < plane; ++i) {
+        const double d = x[static_cast<std::size_t>((b * c + ch) * plane + i)] - mean;
+        var += d * d;
+      }
+    var /= static_cast<double>(n * plane);
+    const double inv = 1.0 / std::sqrt(var + epsilon);
+    for (Index b = 0; b < n; ++b)
+      for (Index i = 0; i < plane; ++i) {
+        const auto k = static_cast<std::size_t>((b * c + ch) * plane + i);
+        const double v = gamma[static_cast<std::size_t>(ch)] * (x[k] - mean) * inv + beta[static_cast<std::size_t>(ch)];
+        y[k] = relu ? std::max(v, 0.0) : v;
+      }
+  }
+  return y;
+}
+
+inline Vector relu_reference(Vector x) {
+  for (double& v : x) v = std::max(v, 0.0);
+  return x;
+}
+
+// Smallest |v| (how far a ReLU's input stays from its kink).
+inline double min_abs(const Vector& v) {
+  double m = 1e300;
+  for (double x : v) m = std::min(m, std::abs(x));
+  return m;
+}
+
 inline bool same_bits(const Tensor& a, const Tensor& b) {
   if (!(a.shape() == b.shape())) return false;
   return std::equal(a.data(), a.data() + a.size(), b.data(), [](float x, float y) {
