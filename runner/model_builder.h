@@ -9,9 +9,6 @@
 
 namespace pimqat::runner {
 
-// "resnet20" -> 20; an Error for an unknown architecture.
-int resnet_depth(const std::string& arch);
-
 // Weights are initialized from streams keyed by `init_key` (purpose WeightInit).
 std::unique_ptr<nn::Sequential> build_model(const ExperimentConfig& config, int in_channels, int classes,
                                             const RngKey& init_key);

@@ -1,0 +1,234 @@
+// Trainer, SGD, schedules and checkpoints: hand-computed SGD steps, schedule values, a tiny network
+// that learns a tiny synthetic task, determinism, checkpoint round trip and bit-identical resume.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "core/threads.h"
+#include "nn/checkpoint.h"
+#include "nn/config.h"
+#include "nn/qlayers.h"
+#include "nn/resnet.h"
+#include "nn/schedule.h"
+#include "nn/trainer.h"
+
+namespace pimqat::nn {
+namespace {
+
+// Two classes told apart by where the bright square is (top-left vs bottom-right), plus noise.
+Dataset synthetic_dataset(Index count, std::uint64_t seed) {
+  Dataset d;
+  d.name = "synthetic";
+  d.classes = 2;
+  d.images.resize(Shape{count, 1, 8, 8});
+  RandomStream stream(RngKey{seed, 0, Purpose::Operands, 0});
+  for (Index n = 0; n < count; ++n) {
+    const int label = static_cast<int>(stream.below(2));
+    d.labels.push_back(label);
+    for (Index h = 0; h < 8; ++h)
+      for (Index w = 0; w < 8; ++w) {
+        const bool bright = label == 0 ? (h < 4 && w < 4) : (h >= 4 && w >= 4);
+        d.images.at(n, 0, h, w) = (bright ? 0.8f : 0.1f) + 0.2f * stream.uniform();
+      }
+  }
+  return d;
+}
+
+TrainConfig tiny_config(int epochs) {
+  TrainConfig c;
+  c.epochs = epochs;
+  c.batch_size = 16;
+  c.lr = 0.05;
+  c.schedule = LrSchedule::Cosine;
+  return c;
+}
+
+std::vector<float> flat_parameters(Layer& model) {
+  std::vector<float> out;
+  for (Parameter* p : parameters_of(model)) out.insert(out.end(), p->value.data(), p->value.data() + p->value.size());
+  std::vector<StateTensor> state;
+  model.collect_state(state);
+  for (const StateTensor& s : state) out.insert(out.end(), s.value->data(), s.value->data() + s.value->size());
+  return out;
+}
+
+TEST(Sgd, MatchesHandComputedNesterovStepsWithWeightDecay) {
+  Parameter p{"w", Tensor(Shape{2}), Tensor(Shape{2}), true};
+  p.value[0] = 1.0f, p.value[1] = -2.0f;
+  Sgd sgd({&p}, 0.9, true, 0.1);
+  // Step 1: g = grad + 0.1 w; v = g; w -= lr (g + 0.9 v).
+  p.grad[0] = 0.5f, p.grad[1] = 0.25f;
+  sgd.step(0.1);
+  const double g0 = 0.5 + 0.1 * 1.0, g1 = 0.25 + 0.1 * -2.0;
+  double w0 = 1.0 - 0.1 * (g0 + 0.9 * g0), w1 = -2.0 - 0.1 * (g1 + 0.9 * g1);
+  EXPECT_NEAR(p.value[0], w0, 1e-6);
+  EXPECT_NEAR(p.value[1], w1, 1e-6);
+  // Step 2 with the same gradient: v = 0.9 v + g.
+  sgd.step(0.1);
+  const double h0 = 0.5 + 0.1 * w0, v0 = 0.9 * g0 + h0;
+  w0 -= 0.1 * (h0 + 0.9 * v0);
+  EXPECT_NEAR(p.value[0], w0, 1e-6);
+}
+
+TEST(Sgd, NoDecayParametersIgnoreWeightDecay) {
+  Parameter p{"bn.weight", Tensor(Shape{1}, 3.0f), Tensor(Shape{1}, 0.0f), false};
+  Sgd sgd({&p}, 0.0, false, 0.5);
+  sgd.step(1.0);
+  EXPECT_EQ(p.value[0], 3.0f);
+}
+
+TEST(LrScheduler, CosineWarmupAndMultistepValues) {
+  TrainConfig c;
+  c.epochs = 4;
+  c.lr = 0.2;
+  c.warmup_epochs = 1;
+  c.schedule = LrSchedule::Cosine;
+  const LrScheduler cosine(c, 10);
+  EXPECT_NEAR(cosine.lr(0, 0), 0.02, 1e-12);  // (0 + 1) / 10 of lr
+  EXPECT_NEAR(cosine.lr(0, 9), 0.2, 1e-12);
+  EXPECT_NEAR(cosine.lr(1, 0), 0.2, 1e-12);  // t = 0
+  EXPECT_NEAR(cosine.lr(2, 5), 0.1, 1e-12);  // t = 15/30 = 1/2
+  c.schedule = LrSchedule::Multistep;
+  c.warmup_epochs = 0;
+  c.milestones = {2, 3};
+  c.gamma = 0.1;
+  const LrScheduler steps(c, 10);
+  EXPECT_NEAR(steps.lr(1, 9), 0.2, 1e-12);
+  EXPECT_NEAR(steps.lr(2, 0), 0.02, 1e-12);
+  EXPECT_NEAR(steps.lr(3, 4), 0.002, 1e-12);
+}
+
+TEST(Trainer, TinyResNetLearnsTinySyntheticTask) {
+  set_threads(2);
+  const Dataset train = synthetic_dataset(256, 1), test = synthetic_dataset(128, 2);
+  const RngKey key{7, 0, Purpose::WeightInit, 0};
+  auto model = make_resnet(20, 1, 2, key);
+  Trainer trainer(*model, tiny_config(3), train, test, AugmentOptions{}, key);
+  std::vector<EpochStats> history;
+  ASSERT_TRUE(trainer.run(0, [&](const EpochStats& s) { history.push_back(s); }, nullptr, nullptr));
+  ASSERT_EQ(history.size(), 3u);
+  EXPECT_GT(history.back().test_accuracy, 0.95);
+  EXPECT_LT(history.back().train_loss, history.front().train_loss);
+}
+
+TEST(Trainer, TinyQatResNetLearnsTinySyntheticTask) {
+  set_threads(2);
+  const Dataset train = synthetic_dataset(256, 1), test = synthetic_dataset(128, 2);
+  const RngKey key{7, 0, Purpose::WeightInit, 0};
+  ModelConfig m;
+  m.weight_bits = 4;
+  m.act_bits = 4;
+  QatLayerFactory factory(m);
+  auto model = make_resnet(20, 1, 2, factory, key);
+  Trainer trainer(*model, tiny_config(3), train, test, AugmentOptions{}, key);
+  std::vector<EpochStats> history;
+  ASSERT_TRUE(trainer.run(0, [&](const EpochStats& s) { history.push_back(s); }, nullptr, nullptr));
+  EXPECT_GT(history.back().test_accuracy, 0.9);
+}
+
+TEST(Trainer, SameSeedAndThreadsGiveSameLossBits) {
+  set_threads(2);
+  const Dataset train = synthetic_dataset(96, 3), test = synthetic_dataset(32, 4);
+  AugmentOptions augmentation;
+  augmentation.crop_padding = 1;
+  augmentation.flip = true;
+  std::vector<double> losses[2];
+  for (auto& losses_of_run : losses) {
+    const RngKey key{11, 5, Purpose::WeightInit, 0};
+    auto model = make_resnet(20, 1, 2, key);
+    Trainer trainer(*model, tiny_config(2), train, test, augmentation, key);
+    trainer.run(0, [&](const EpochStats& s) { losses_of_run.push_back(s.train_loss); }, nullptr, nullptr);
+  }
+  ASSERT_EQ(losses[0].size(), 2u);
+  for (std::size_t i = 0; i < 2; ++i) EXPECT_EQ(std::memcmp(&losses[0][i], &losses[1][i], sizeof(double)), 0);
+}
+
+TEST(Trainer, StopFlagInterruptsBeforeTheFirstBatch) {
+  const Dataset train = synthetic_dataset(64, 3), test = synthetic_dataset(16, 4);
+  const RngKey key{11, 5, Purpose::WeightInit, 0};
+  auto model = make_resnet(20, 1, 2, key);
+  Trainer trainer(*model, tiny_config(2), train, test, AugmentOptions{}, key);
+  std::atomic<bool> stop{true};
+  int epochs = 0;
+  EXPECT_FALSE(trainer.run(0, [&](const EpochStats&) { ++epochs; }, &stop, nullptr));
+  EXPECT_EQ(epochs, 0);
+}
+
+TEST(Checkpoint, RoundTripAndBitIdenticalResume) {
+  set_threads(2);
+  const Dataset train = synthetic_dataset(96, 5), test = synthetic_dataset(32, 6);
+  AugmentOptions augmentation;
+  augmentation.crop_padding = 1;
+  augmentation.flip = true;
+  ModelConfig m;
+  m.weight_bits = 4;
+  m.act_bits = 4;
+  const RngKey key{13, 0, Purpose::WeightInit, 0};
+  const auto dir = std::filesystem::temp_directory_path() / ("pimqat_ckpt_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "checkpoint.h5").string();
+
+  // Uninterrupted: 3 epochs.
+  QatLayerFactory factory(m);
+  auto full = make_resnet(20, 1, 2, factory, key);
+  Trainer full_trainer(*full, tiny_config(3), train, test, augmentation, key);
+  full_trainer.run(0, [](const EpochStats&) {}, nullptr, nullptr);
+
+  // Interrupted after epoch 1, checkpointed, restored into a fresh model, continued.
+  {
+    auto first = make_resnet(20, 1, 2, factory, key);
+    Trainer t(*first, tiny_config(3), train, test, augmentation, key);
+    CheckpointInfo info;
+    info.config_yaml = "test";
+    info.mean = {0.5f};
+    info.stddev = {0.25f};
+    std::atomic<bool> stop{false};
+    t.run(0,
+          [&](const EpochStats& s) {
+            info.history.push_back(s);
+            info.epochs_done = s.epoch + 1;
+            save_checkpoint(path, *first, &t.optimizer(), info);
+            stop = true;  // "killed" right after the first checkpoint
+          },
+          &stop, nullptr);
+  }
+  auto resumed = make_resnet(20, 1, 2, factory, RngKey{999, 0, Purpose::WeightInit, 0});  // other init: must be overwritten
+  Trainer t(*resumed, tiny_config(3), train, test, augmentation, key);
+  const CheckpointInfo info = load_checkpoint(path, *resumed, &t.optimizer());
+  EXPECT_EQ(info.epochs_done, 1);
+  EXPECT_EQ(info.config_yaml, "test");
+  ASSERT_EQ(info.history.size(), 1u);
+  EXPECT_EQ(info.mean, std::vector<float>{0.5f});
+  t.run(info.epochs_done, [](const EpochStats&) {}, nullptr, nullptr);
+
+  const std::vector<float> a = flat_parameters(*full), b = flat_parameters(*resumed);
+  ASSERT_EQ(a.size(), b.size());
+  EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << "resume is not bit-identical";
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Checkpoint, WrongArchitectureAndMissingFileAreClearErrors) {
+  const auto dir = std::filesystem::temp_directory_path() / ("pimqat_ckpt2_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "c.h5").string();
+  auto small = make_resnet(20, 1, 2, RngKey{});
+  save_checkpoint(path, *small, nullptr, CheckpointInfo{});
+  auto other = make_resnet(20, 3, 2, RngKey{});  // 3 input channels: conv1 shape differs
+  EXPECT_THROW(load_checkpoint(path, *other, nullptr), Error);
+  auto deeper = make_resnet(32, 1, 2, RngKey{});
+  try {
+    load_checkpoint(path, *deeper, nullptr);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("different model"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(read_checkpoint_info((dir / "missing.h5").string()), Error);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace pimqat::nn
