@@ -1,6 +1,7 @@
 #include "nn/quantize.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -9,10 +10,12 @@
 namespace pimqat::nn {
 namespace {
 
-// Elements per block of the deterministic sums: each block is summed in double by one thread
-// (vectorized in a fixed, compile-time order), then the blocks are added in index order. The
-// result therefore does not depend on the number of threads.
+// Elements per block of the deterministic sums: each block is summed by one thread in a fixed
+// order (fixed SIMD lanes, then the lanes in double), then the blocks are added in index order in
+// double. The result therefore does not depend on the number of threads.
 constexpr Index kSumBlock = 4096;
+// Independent partial sums inside a block (one AVX-512 register of floats).
+constexpr int kLanes = 16;
 // Below this many elements a loop runs on one thread (a weight tensor is usually this small).
 constexpr Index kParallelThreshold = 32768;
 
@@ -53,6 +56,44 @@ double integer_std(Index n, std::int64_t sum, std::int64_t sum_squares) {
   }
   const double nn = static_cast<double>(n);
   return std::sqrt(std::max(numerator, 0.0) / (nn * nn));
+}
+
+// v when keep, else +0.0f: a select written as a bit mask, which GCC vectorizes (a ?: on floats
+// is a branch to it under -ftrapping-math).
+inline float keep_if(bool keep, float v) {
+  return std::bit_cast<float>(std::bit_cast<std::uint32_t>(v) & (0u - static_cast<std::uint32_t>(keep)));
+}
+
+// One lane step of quantize_activation_backward: the masked gradient and the lane's two alpha sums.
+inline void activation_backward_step(float xi, float xqi, float gi, float alpha, float& dxi, float& inside,
+                                     float& clipped) {
+  const bool below = xi < alpha;  // bitwise & below: no short-circuit branches
+  dxi = keep_if((xi > 0.0f) & below, gi);
+  inside += keep_if((xi >= 0.0f) & below, gi * (xqi - xi));
+  clipped += keep_if(!below, gi);
+}
+
+// One block of quantize_activation_backward: the masked gradient and the two alpha sums
+// (sum_{0 <= x < alpha} g (x_q - x) and sum_{x >= alpha} g), each over kLanes float lanes added
+// in double at the end.
+void activation_backward_block(const float* x, const float* xq, const float* g, float* dx, Index count, float alpha,
+                               double& inside_sum, double& clipped_sum) {
+  float inside[kLanes] = {};
+  float clipped[kLanes] = {};
+  Index i = 0;
+  for (; i + kLanes <= count; i += kLanes) {
+#pragma omp simd
+    for (int lane = 0; lane < kLanes; ++lane)
+      activation_backward_step(x[i + lane], xq[i + lane], g[i + lane], alpha, dx[i + lane], inside[lane], clipped[lane]);
+  }
+  for (int lane = 0; i < count; ++i, ++lane)
+    activation_backward_step(x[i], xq[i], g[i], alpha, dx[i], inside[lane], clipped[lane]);
+  inside_sum = 0.0;
+  clipped_sum = 0.0;
+  for (int lane = 0; lane < kLanes; ++lane) {
+    inside_sum += inside[lane];
+    clipped_sum += clipped[lane];
+  }
 }
 
 }  // namespace
@@ -212,7 +253,8 @@ float quantize_activation_backward(const Tensor& src, const Tensor& dequantized,
   const float* xq = dequantized.data();
   const float* g = diff_dequantized.data();
   float* dx = diff_src.data();
-  // dL/dalpha = (1/alpha) sum_{0 <= x < alpha} g (x_q - x) + sum_{x >= alpha} g: two sums per block.
+  // dL/dalpha = (1/alpha) sum_{0 <= x < alpha} g (x_q - x) + sum_{x >= alpha} g: two sums per block,
+  // each over kLanes float partial sums (SIMD lanes, kSumBlock / kLanes terms each) added in double.
   const Index blocks = block_count(n);
   std::vector<double> partial_inside(static_cast<std::size_t>(blocks));
   std::vector<double> partial_clipped(static_cast<std::size_t>(blocks));
@@ -220,19 +262,11 @@ float quantize_activation_backward(const Tensor& src, const Tensor& dequantized,
   for (Index b = 0; b < blocks; ++b) {
     const Index begin = b * kSumBlock;
     const Index end = std::min(n, begin + kSumBlock);
-    double inside = 0.0;
-    double clipped = 0.0;
-#pragma omp simd reduction(+ : inside, clipped)
-    for (Index i = begin; i < end; ++i) {
-      const float xi = x[i];
-      const float gi = g[i];
-      dx[i] = (xi > 0.0f && xi < alpha) ? gi : 0.0f;
-      const bool below = xi >= 0.0f && xi < alpha;
-      inside += below ? static_cast<double>(gi) * static_cast<double>(xq[i] - xi) : 0.0;
-      clipped += xi >= alpha ? static_cast<double>(gi) : 0.0;
-    }
-    partial_inside[static_cast<std::size_t>(b)] = inside;
-    partial_clipped[static_cast<std::size_t>(b)] = clipped;
+    double inside_sum = 0.0;
+    double clipped_sum = 0.0;
+    activation_backward_block(x + begin, xq + begin, g + begin, dx + begin, end - begin, alpha, inside_sum, clipped_sum);
+    partial_inside[static_cast<std::size_t>(b)] = inside_sum;
+    partial_clipped[static_cast<std::size_t>(b)] = clipped_sum;
   }
   const double grad = add_in_order(partial_inside) / static_cast<double>(alpha) + add_in_order(partial_clipped);
   return static_cast<float>(grad);

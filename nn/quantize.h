@@ -82,6 +82,7 @@ float quantize_activation(const Tensor& src, int bits, float alpha, Tensor& inte
 
 // Straight-through backward of quantize_activation: writes diff_src = dL/dx (resized to src's
 // shape) and returns dL/dalpha summed over all elements. `dequantized` is the x_q of the forward.
+// diff_src may be the same tensor as diff_dequantized (the gradient is then masked in place).
 float quantize_activation_backward(const Tensor& src, const Tensor& dequantized, float alpha,
                                    const Tensor& diff_dequantized, Tensor& diff_src);
 
