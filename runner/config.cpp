@@ -37,8 +37,7 @@ std::string format_problem(const ConfigProblem& problem) {
 
 namespace {
 std::string join_problems(const std::vector<ConfigProblem>& problems) {
-  std::string out = problems.size() == 1 ? "1 problem in the configuration:"
-                                         : std::to_string(problems.size()) + " problems in the configuration:";
+  std::string out = problems.size() == 1 ? "1 problem:" : std::to_string(problems.size()) + " problems:";
   for (const auto& p : problems) out += "\n  " + format_problem(p);
   return out;
 }
@@ -833,8 +832,15 @@ std::string unknown_key_message(const std::string& path, const std::vector<std::
     }
   }
   if (!near.empty()) return message + "; did you mean `" + near + "`?";
+  // List what is valid in the path's section if it names one (`model.depth`: the model keys).
+  const auto dot = path.find('.');
+  const std::string prefix = dot == std::string::npos ? "" : path.substr(0, dot + 1);
+  const bool section_known = !prefix.empty() && std::any_of(candidates.begin(), candidates.end(), [&](const std::string& c) {
+    return c.rfind(prefix, 0) == 0;
+  });
   std::string list;
-  for (const auto& c : candidates) list += (list.empty() ? "" : ", ") + c;
+  for (const auto& c : candidates)
+    if (!section_known || c.rfind(prefix, 0) == 0) list += (list.empty() ? "" : ", ") + c;
   return message + "; valid keys here: " + list;
 }
 
@@ -1041,6 +1047,19 @@ std::optional<std::string> canonical_value_of(const std::string& key, const YAML
   if (!value) return std::nullopt;
   return encode_canonical(*spec, *value);
 }
+
+std::optional<std::string> text_value_of(const std::string& key, const YAML::Node& node, std::string& error) {
+  const KeySpec* spec = find_spec(key);
+  if (!spec) {
+    error = "unknown key";
+    return std::nullopt;
+  }
+  const auto value = read_value(*spec, node, error);
+  if (!value) return std::nullopt;
+  return encode_text(*spec, *value, false);
+}
+
+std::string float_text(double value) { return pimqat::runner::float_text(value); }
 
 }  // namespace internal
 

@@ -95,5 +95,9 @@ class ConfigDraft {
 // Reads `node` as a value of schema key `key` and returns its canonical text (runner/canonical.h),
 // or nullopt if it is not a valid value (then `error` says why). Used to find duplicated axis values.
 std::optional<std::string> canonical_value_of(const std::string& key, const YAML::Node& node, std::string& error);
+// The same value as YAML text (config_value_text style: 5e-1 -> 0.5, strings bare).
+std::optional<std::string> text_value_of(const std::string& key, const YAML::Node& node, std::string& error);
+// A double as text: shortest exact digits, fixed notation for 1e-5 <= |v| < 1e15, else scientific.
+std::string float_text(double value);
 
 }  // namespace pimqat::runner::internal
