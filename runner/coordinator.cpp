@@ -447,10 +447,17 @@ void send_bytes(const std::string& bytes, int rank, int tag) {
   MPI_Send(bytes.data(), static_cast<int>(bytes.size()), MPI_BYTE, rank, tag, MPI_COMM_WORLD);
 }
 
-SweepSummary run_mpi_coordinator(const std::vector<TaskSpec>& tasks, const SweepOptions& options, int ranks) {
-  std::unique_ptr<Coordinator> owned;
+void drain_and_release(std::map<int, std::size_t>& busy, std::vector<int>& idle, int& active, int exit_code);
+
+SweepSummary run_mpi_coordinator(const std::function<SweepInput()>& load, const SweepOptions& base, int ranks) {
+  SweepInput input;
+  SweepOptions options = base;
+  std::unique_ptr<Coordinator> owned;  // after `input` and `options`, which it refers to
   try {
-    owned = std::make_unique<Coordinator>(tasks, options, ranks);
+    input = load();
+    options.sweep = input.sweep;
+    options.sweep_seed = input.seed;
+    owned = std::make_unique<Coordinator>(input.tasks, options, ranks);
   } catch (...) {
     // The workers are waiting for work: release them before reporting the error.
     const std::string stop = serialize(StopMessage{1});
@@ -473,77 +480,114 @@ SweepSummary run_mpi_coordinator(const std::vector<TaskSpec>& tasks, const Sweep
     idle.clear();
   };
 
-  while (active > 0) {
-    // Receive everything that has arrived.
-    batch.clear();
-    int flag = 0;
-    MPI_Status status;
-    while (MPI_Iprobe(MPI_ANY_SOURCE, kTagWorker, MPI_COMM_WORLD, &flag, &status), flag) {
-      int bytes = 0;
-      MPI_Get_count(&status, MPI_BYTE, &bytes);
-      buffer.resize(static_cast<std::size_t>(bytes));
-      MPI_Recv(buffer.data(), bytes, MPI_BYTE, status.MPI_SOURCE, kTagWorker, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-      WorkerMessage message = deserialize_worker_message(buffer);
-      const int rank = status.MPI_SOURCE;
-      if (message.type == WorkerMessage::Type::Hello) {
-        coordinator.set_worker_host(rank, message.host);
-      } else {
+  try {
+    while (active > 0) {
+      // Receive everything that has arrived.
+      batch.clear();
+      int flag = 0;
+      MPI_Status status;
+      while (MPI_Iprobe(MPI_ANY_SOURCE, kTagWorker, MPI_COMM_WORLD, &flag, &status), flag) {
+        int bytes = 0;
+        MPI_Get_count(&status, MPI_BYTE, &bytes);
+        buffer.resize(static_cast<std::size_t>(bytes));
+        MPI_Recv(buffer.data(), bytes, MPI_BYTE, status.MPI_SOURCE, kTagWorker, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        const int rank = status.MPI_SOURCE;
         const auto it = busy.find(rank);
-        PIMQAT_ASSERT(it != busy.end());
-        batch.emplace_back(it->second, std::move(message.result));
-        busy.erase(it);
+        if (it != busy.end()) {
+          WorkerMessage message = deserialize_worker_message(buffer);
+          batch.emplace_back(it->second, std::move(message.result));
+          busy.erase(it);
+        } else {
+          coordinator.set_worker_host(rank, deserialize_worker_message(buffer).host);  // hello
+        }
+        idle.push_back(rank);
       }
-      idle.push_back(rank);
-    }
-    if (!batch.empty()) coordinator.complete(batch);
+      if (!batch.empty()) coordinator.complete(batch);
 
-    // Hand out work.
-    if (coordinator.stopping()) {
-      release_all_idle(coordinator.summary(false).exit_code());
-    } else {
-      for (auto it = idle.begin(); it != idle.end();) {
-        const auto assignment = coordinator.next(*it);
-        if (!assignment) break;
-        send_bytes(serialize(TaskAssignment{coordinator.scheduler().spec(assignment->task), assignment->attempt,
-                                            options.sweep_seed}),
-                   *it, kTagTask);
-        busy[*it] = assignment->task;
-        it = idle.erase(it);
+      // Hand out work.
+      if (coordinator.stopping()) {
+        release_all_idle(coordinator.summary(false).exit_code());
+      } else {
+        for (auto it = idle.begin(); it != idle.end();) {
+          const auto assignment = coordinator.next(*it);
+          if (!assignment) break;
+          send_bytes(serialize(TaskAssignment{coordinator.scheduler().spec(assignment->task), assignment->attempt,
+                                              options.sweep_seed}),
+                     *it, kTagTask);
+          busy[*it] = assignment->task;
+          it = idle.erase(it);
+        }
+        if (busy.empty() && !idle.empty()) {
+          // Nothing running and nothing more handed out: either all is finished, or the time limit
+          // refuses what is left. (A worker that has not said hello yet is released when it does.)
+          const Scheduler& s = coordinator.scheduler();
+          time_limited = s.count(Scheduler::State::Queued) > 0;
+          if (s.finished() || time_limited) release_all_idle(coordinator.summary(time_limited).exit_code());
+        }
       }
-      if (busy.empty() && !idle.empty()) {
-        // Nothing running and nothing more handed out: either all is finished, or the time limit
-        // refuses what is left. (A worker that has not said hello yet is released when it does.)
-        const Scheduler& s = coordinator.scheduler();
-        time_limited = s.count(Scheduler::State::Queued) > 0;
-        if (s.finished() || time_limited) release_all_idle(coordinator.summary(time_limited).exit_code());
-      }
-    }
-    coordinator.tick();
+      coordinator.tick();
 
-    if (batch.empty()) {
-      // Poll politely: a short spin, then sleeps growing to 1 ms (keeps dispatch latency low
-      // without taking a core from the workers on oversubscribed nodes).
-      if (++quiet_polls > 64)
-        std::this_thread::sleep_for(std::chrono::microseconds(std::min(1000, 20 * (quiet_polls - 64))));
-    } else {
-      quiet_polls = 0;
+      if (batch.empty()) {
+        // Poll politely: a short spin, then sleeps growing to 1 ms (keeps dispatch latency low
+        // without taking a core from the workers on oversubscribed nodes).
+        if (++quiet_polls > 64)
+          std::this_thread::sleep_for(std::chrono::microseconds(std::min(1000, 20 * (quiet_polls - 64))));
+      } else {
+        quiet_polls = 0;
+      }
     }
+  } catch (const std::exception& e) {
+    // A fatal coordinator error (e.g. the journal cannot be written): let running tasks end,
+    // release every worker, then report. Results of those last tasks are not journaled and will
+    // run again on resume.
+    log(LogLevel::Error, std::string("coordinator error, stopping the workers: ") + e.what());
+    drain_and_release(busy, idle, active, 1);
+    throw;
   }
   return coordinator.finish(time_limited);
 }
 
+void drain_and_release(std::map<int, std::size_t>& busy, std::vector<int>& idle, int& active, int exit_code) {
+  const std::string stop = serialize(StopMessage{exit_code});
+  std::string buffer;
+  while (active > 0) {
+    for (int r : idle) send_bytes(stop, r, kTagStop);
+    active -= static_cast<int>(idle.size());
+    idle.clear();
+    if (active == 0) break;
+    MPI_Status status;
+    MPI_Probe(MPI_ANY_SOURCE, kTagWorker, MPI_COMM_WORLD, &status);
+    int bytes = 0;
+    MPI_Get_count(&status, MPI_BYTE, &bytes);
+    buffer.resize(static_cast<std::size_t>(bytes));
+    MPI_Recv(buffer.data(), bytes, MPI_BYTE, status.MPI_SOURCE, kTagWorker, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    busy.erase(status.MPI_SOURCE);
+    idle.push_back(status.MPI_SOURCE);
+  }
+}
+
 }  // namespace
 
-SweepSummary run_sweep_tasks(const std::vector<TaskSpec>& tasks, const SweepOptions& options) {
-  if (!mpi_is_parallel()) return run_single_process(tasks, options);
+SweepSummary run_sweep(const std::function<SweepInput()>& load, const SweepOptions& options) {
+  if (!mpi_is_parallel()) {
+    const SweepInput input = load();
+    SweepOptions local = options;
+    local.sweep = input.sweep;
+    local.sweep_seed = input.seed;
+    return run_single_process(input.tasks, local);
+  }
   int rank = 0, size = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
-  if (rank == 0) return run_mpi_coordinator(tasks, options, size);
+  if (rank == 0) return run_mpi_coordinator(load, options, size);
   SweepSummary summary;
   summary.ranks = size;
   summary.worker_exit_code = run_worker(options);
   return summary;
+}
+
+SweepSummary run_sweep_tasks(const std::vector<TaskSpec>& tasks, const SweepOptions& options) {
+  return run_sweep([&] { return SweepInput{tasks, options.sweep, options.sweep_seed}; }, options);
 }
 
 }  // namespace pimqat::runner

@@ -120,11 +120,24 @@ struct SweepSummary {
   int exit_code() const;
 };
 
-// Runs the sweep on every rank: rank 0 (or the only process) prepares the run directory, takes the
-// lock and coordinates; other ranks work (worker.h) and return a summary holding only `ranks` and
-// the coordinator's exit code. The caller initializes MPI (MPI_Init_thread with
-// MPI_THREAD_FUNNELED) when started by mpirun/srun; if MPI is not initialized or has one rank,
-// everything runs in this process. Task runners for train/eval must be registered (execute.h).
+// What rank 0 needs to start: the task list and the sweep it came from.
+struct SweepInput {
+  std::vector<TaskSpec> tasks;
+  SweepSource sweep;
+  std::uint64_t seed = 0;  // the sweep seed (DESIGN.md 2.6)
+};
+
+// Runs the sweep on every rank: rank 0 (or the only process) calls `load`, prepares the run
+// directory, takes its lock and coordinates; other ranks work (worker.h) and return a summary
+// holding only `ranks` and the coordinator's exit code. If `load` or the preparation throws on
+// rank 0, the workers are released (exit code 1) before the exception propagates. The caller
+// initializes MPI (MPI_Init_thread with MPI_THREAD_FUNNELED) when started by mpirun/srun; if MPI
+// is not initialized or has one rank, everything runs in this process. Runners for train and eval
+// tasks must be registered (execute.h) on every rank. `options.sweep` and `options.sweep_seed`
+// are taken from the SweepInput.
+SweepSummary run_sweep(const std::function<SweepInput()>& load, const SweepOptions& options);
+
+// The same with a task list in hand (tests, benchmarks): options.sweep and sweep_seed are used as given.
 SweepSummary run_sweep_tasks(const std::vector<TaskSpec>& tasks, const SweepOptions& options);
 
 // True when MPI is initialized and has more than one rank.

@@ -1,11 +1,16 @@
 #pragma once
 // Helpers of the runner tests: temporary run directories and hand-built task lists.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/rng.h"
@@ -86,6 +91,92 @@ inline std::vector<TaskSpec> train_with_evals(int model, int evals) {
     tasks.push_back(e);
   }
   return tasks;
+}
+
+// Synthetic parents, each with `dependents` synthetic tasks depending on it (the shape of train and
+// eval tasks); every task sleeps `duration` and fails with probability `p` per attempt; the task at
+// `always_fail` (if >= 0) fails every attempt.
+inline std::vector<TaskSpec> synthetic_tree(int parents, int dependents, double duration, double p,
+                                            int always_fail = -1) {
+  std::vector<TaskSpec> tasks;
+  for (int i = 0; i < parents; ++i) tasks.push_back(synthetic_task(i, duration, p, false, 7));
+  for (int i = 0; i < parents; ++i)
+    for (int d = 0; d < dependents; ++d) {
+      TaskSpec t = synthetic_task(1000 + i * 100 + d, duration, p, false, 7);
+      t.depends_on = tasks[static_cast<std::size_t>(i)].id;
+      t.axes["die"] = std::to_string(d);
+      tasks.push_back(t);
+    }
+  if (always_fail >= 0) tasks[static_cast<std::size_t>(always_fail)].synthetic.always_fail = true;
+  return tasks;
+}
+
+// A child process started with fork/exec in its own process group (so that the whole group,
+// mpirun and its ranks, can be killed at once).
+class ChildProcess {
+ public:
+  ChildProcess(const std::vector<std::string>& argv, const std::vector<std::string>& env, const std::string& log_file) {
+    pid_ = fork();
+    if (pid_ == 0) {
+      setpgid(0, 0);
+      for (const std::string& e : env) putenv(const_cast<char*>(e.c_str()));
+      if (!log_file.empty()) {
+        if (!freopen(log_file.c_str(), "a", stdout) || !freopen(log_file.c_str(), "a", stderr)) _exit(126);
+      }
+      std::vector<char*> args;
+      for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      execvp(args[0], args.data());
+      _exit(127);
+    }
+    setpgid(pid_, pid_);  // also from the parent: no race with kill_group()
+  }
+  ~ChildProcess() {
+    if (!reaped_) {
+      kill_group(SIGKILL);
+      wait(60);
+    }
+  }
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  void kill_group(int sig) { ::kill(-pid_, sig); }
+  // Exit status (or 128 + signal); -1 after `timeout_seconds` (the group is then killed).
+  int wait(double timeout_seconds) {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_seconds);
+    while (true) {
+      int status = 0;
+      const pid_t r = waitpid(pid_, &status, WNOHANG);
+      if (r == pid_) {
+        reaped_ = true;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      if (std::chrono::steady_clock::now() > end) {
+        kill_group(SIGKILL);
+        waitpid(pid_, &status, 0);
+        reaped_ = true;
+        return -1;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  // After the group leader is gone: waits until no process of the group is left.
+  bool group_gone(double timeout_seconds) {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_seconds);
+    while (::kill(-pid_, 0) == 0) {
+      if (std::chrono::steady_clock::now() > end) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return true;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+};
+
+inline std::vector<std::string> mpirun_env() {
+  return {"OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1", "OMPI_MCA_rmaps_base_oversubscribe=1"};
 }
 
 }  // namespace pimqat::runner::testing
