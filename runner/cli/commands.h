@@ -12,3 +12,14 @@ inline constexpr int kExitResumable = 75;  // EX_TEMPFAIL: stopped by a signal o
 
 int run_train(int argc, char** argv);
 }  // namespace pimqat::cli
+
+// runner/cli/sweep.cpp and runner/cli/status.cpp (docs/runner.md).
+namespace pimqat::cli {
+int run_sweep(int argc, char** argv);   // pimqat sweep SWEEP.yaml --out DIR [...]
+int run_status(int argc, char** argv);  // pimqat status DIR [--watch S]
+}  // namespace pimqat::cli
+
+// runner/cli/plan.cpp (docs/sweeps.md, "pimqat plan").
+namespace pimqat::cli {
+int run_plan(int argc, char** argv);  // pimqat plan SWEEP.yaml [--out DIR] [--list]
+}  // namespace pimqat::cli
