@@ -22,7 +22,7 @@ void im2col(const Im2colGeometry& g, const T* src, T* dst) {
   const Index oh_count = g.out_height(), ow_count = g.out_width();
   const Index pixels = g.pixels();
   const Index rows = g.reduction();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * pixels > (Index{1} << 16))
   for (Index i = 0; i < rows; ++i) {
     const Index kw = i % g.kernel_w;
     const Index kh = (i / g.kernel_w) % g.kernel_h;

@@ -101,7 +101,7 @@ void gemm_impl(const Decomposition& d, const AdcBank& bank, const PackedActivati
   const Index x_stride = x.pixel_stride(), w_stride = w.channel_stride();
   constexpr Index kBlock = 32;
   const Index blocks = (pixels + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if (pixels * out_channels * groups * a_bits * w_bits > (Index{1} << 15))
   for (Index block = 0; block < blocks; ++block) {
     const Index pixel_begin = block * kBlock, pixel_end = std::min(pixels, pixel_begin + kBlock);
     for (Index o = 0; o < out_channels; ++o) {
@@ -179,7 +179,7 @@ void dispatch_convert(const Decomposition& d, const AdcBank& bank, const PackedA
   // Per-column tables pay off when each entry is used about once: points <= P S conversions per column.
   if (!bank.noisy() && columns * points <= kMaxTable && points <= x.pixels * d.input_slices()) {
     std::vector<std::int32_t> table(static_cast<std::size_t>(columns * points));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (columns * points > (std::int64_t{1} << 16))
     for (Index c = 0; c < columns; ++c)
       for (std::int64_t p = p_lo; p <= p_hi; ++p)
         table[static_cast<std::size_t>(c * points + p - p_lo)] =
@@ -230,7 +230,7 @@ void pack_activations(const Decomposition& d, const Im2colGeometry& geometry, co
   const Index n_rows = d.rows;
   const auto max_value = static_cast<float>(d.max_activation());
   Index first_bad = -1;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (pixels * reduction > (Index{1} << 16))
   for (Index pixel = 0; pixel < pixels; ++pixel) {
     const Index ow = pixel % ow_count, oh = (pixel / ow_count) % oh_count, n = pixel / (ow_count * oh_count);
     std::uint64_t* words = out.bits.data() + pixel * out.pixel_stride();

@@ -73,7 +73,7 @@ void reference_pim_gemm(const Decomposition& d, const AdcBank& bank, const std::
   const int column_slices = d.column_slices();
   const int a_bits = d.act_bits, w_bits = d.weight_bits;
 
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if (out_channels * pixels * reduction * slices * column_slices > (Index{1} << 16))
   for (Index o = 0; o < out_channels; ++o) {
     const std::int32_t* w_row = weights + o * reduction;
     for (Index pixel = 0; pixel < pixels; ++pixel) {
@@ -128,7 +128,7 @@ void reference_pim_gemm(const Decomposition& d, const AdcBank& bank, const std::
 
 void reference_exact_gemm(const std::int32_t* src, const std::int32_t* weights, Index reduction, Index pixels,
                           Index out_channels, std::int64_t* dst) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (out_channels * pixels * reduction > (Index{1} << 16))
   for (Index o = 0; o < out_channels; ++o) {
     std::int64_t* out = dst + o * pixels;
     for (Index pixel = 0; pixel < pixels; ++pixel) out[pixel] = 0;

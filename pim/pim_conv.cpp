@@ -1,0 +1,248 @@
+#include "pim/pim_conv.h"
+
+#include <cmath>
+#include <string>
+
+#include "core/error.h"
+#include "nn/init.h"
+
+namespace pimqat::pim {
+namespace {
+
+// Population mean and std of n values, summed in fixed blocks in a fixed order (the same bits for
+// any thread count).
+template <class T>
+void mean_std(const T* values, std::size_t n, double& mean, double& stddev) {
+  constexpr std::size_t kBlock = 4096;
+  const std::size_t blocks = (n + kBlock - 1) / kBlock;
+  std::vector<double> partial(blocks);
+  const auto block_sum = [&](auto&& f) {
+#pragma omp parallel for schedule(static) if (blocks > 4)
+    for (std::size_t b = 0; b < blocks; ++b) {
+      double s = 0;
+      for (std::size_t i = b * kBlock; i < std::min(n, (b + 1) * kBlock); ++i) s += f(static_cast<double>(values[i]));
+      partial[b] = s;
+    }
+    double total = 0;
+    for (double p : partial) total += p;
+    return total;
+  };
+  if (n == 0) {
+    mean = stddev = 0;
+    return;
+  }
+  mean = block_sum([](double v) { return v; }) / static_cast<double>(n);
+  const double m = mean;
+  const double variance = block_sum([m](double v) { return (v - m) * (v - m); }) / static_cast<double>(n);
+  stddev = std::sqrt(variance);
+}
+
+Decomposition make_decomposition(const std::string& name, const nn::LayerQuantization& q, const PimLayerSettings& s) {
+  Decomposition d{s.scheme, s.rows, q.act_bits, q.weight_bits};
+  if (s.scheme == Scheme::BitSerial || s.scheme == Scheme::Differential || s.scheme == Scheme::Native)
+    if (d.rows == 0) d.rows = default_rows(s.scheme);
+  try {
+    d.validate();
+    Adc(d.p_lo(), d.p_hi(), s.adc_bits, s.adc_clip);
+  } catch (const Error& e) {
+    throw Error("PIM layer '" + name + "': " + e.what());
+  }
+  return d;
+}
+
+}  // namespace
+
+const char* rescale_name(Rescale rescale) {
+  switch (rescale) {
+    case Rescale::None: return "none";
+    case Rescale::Backward: return "backward";
+    case Rescale::Both: return "both";
+  }
+  return "unknown";
+}
+
+Rescale parse_rescale(const std::string& text) {
+  if (text == "none") return Rescale::None;
+  if (text == "backward") return Rescale::Backward;
+  if (text == "both") return Rescale::Both;
+  throw Error("unknown rescale mode '" + text + "' (valid: none, backward, both)");
+}
+
+PimLayerSettings PimLayerSettings::from_config(const PimConfig& pim) {
+  PimLayerSettings s;
+  s.scheme = pim.scheme;
+  s.rows = pim.rows;
+  s.adc_bits = pim.train_bits;
+  s.adc_clip = pim.adc_clip;
+  s.rescale = pim.rescale;
+  return s;
+}
+
+PimConv2d::PimConv2d(std::string name, nn::ConvGeometry g, nn::LayerQuantization quantization,
+                     PimLayerSettings settings)
+    : nn::QuantConv2d(std::move(name), g, quantization),
+      settings_(settings),
+      decomposition_(make_decomposition(this->name(), quantization, settings)),
+      running_rho_(Shape{1}, 1.0f) {
+  settings_.rows = decomposition_.rows;
+  if (settings_.rescale != Rescale::None && settings_.rescale != Rescale::Backward && settings_.rescale != Rescale::Both)
+    throw Error("PIM layer '" + this->name() + "': unknown rescale mode");
+  bank_ = AdcBank(adc());
+}
+
+void PimConv2d::collect_state(std::vector<nn::StateTensor>& out) { out.push_back({name() + ".rho", &running_rho_}); }
+
+Adc PimConv2d::adc() const {
+  return Adc(decomposition_.p_lo(), decomposition_.p_hi(), settings_.adc_bits, settings_.adc_clip);
+}
+
+void PimConv2d::set_adc_bits(int bits) {
+  try {
+    Adc(decomposition_.p_lo(), decomposition_.p_hi(), bits, settings_.adc_clip);
+  } catch (const Error& e) {
+    throw Error("PIM layer '" + name() + "': " + e.what());
+  }
+  settings_.adc_bits = bits;
+  rebuild_bank();
+}
+
+void PimConv2d::rebuild_bank() {
+  const nn::ConvGeometry& g = geometry();
+  const Index reduction = g.in_channels * g.kernel * g.kernel;
+  if (die_)
+    bank_ = die_->bank(die_layer_, adc(), decomposition_.columns(reduction, g.out_channels));
+  else
+    bank_ = AdcBank(adc());
+}
+
+void PimConv2d::attach_die(std::shared_ptr<const Die> die, std::uint64_t layer) {
+  die_ = std::move(die);
+  die_layer_ = layer;
+  die_calls_ = 0;
+  rebuild_bank();
+}
+
+void PimConv2d::detach_die() {
+  die_.reset();
+  die_calls_ = 0;
+  rebuild_bank();
+}
+
+void PimConv2d::set_calibrating(bool on) {
+  calibrating_ = on;
+  calibration_sum_ = 0.0;
+  calibration_count_ = 0;
+}
+
+void PimConv2d::reset_running_rho() {
+  running_rho_[0] = 1.0f;
+  calibration_sum_ = 0.0;
+  calibration_count_ = 0;
+}
+
+void PimConv2d::compute(const Tensor& src_q, const Tensor& weight_q, Tensor& dst, nn::Mode mode) {
+  const nn::ConvGeometry& g = geometry();
+  const Tensor& x = input_integers();
+  const Tensor& w = weight_integers();
+  const Shape out_shape = engine().output_shape(src_q.shape());
+  const Index reduction = g.in_channels * g.kernel * g.kernel;
+  const Im2colGeometry im{src_q.dim(0), src_q.dim(1), src_q.dim(2), src_q.dim(3), static_cast<int>(g.kernel),
+                          static_cast<int>(g.kernel), static_cast<int>(g.stride), static_cast<int>(g.padding)};
+  try {
+    pack_activations(decomposition_, im, x.data(), packed_x_);
+    pack_weights(decomposition_, w.data(), reduction, g.out_channels, packed_w_);
+  } catch (const Error& e) {
+    throw Error("PIM layer '" + name() + "': " + e.what());
+  }
+  if (die_) die_->set_noise(bank_, die_layer_, die_calls_++);
+  const auto count = static_cast<std::size_t>(out_shape.numel());
+  pim_.resize(count);
+  exact_.resize(count);
+  packed_pim_gemm(decomposition_, bank_, packed_x_, packed_w_, reduction, g.out_channels, out_shape[2] * out_shape[3],
+                  pim_.data(), exact_.data());
+
+  // rho = std(y~) / std(y) (DESIGN.md 2.4).
+  double pim_mean = 0, pim_std = 0, exact_mean = 0, exact_std = 0;
+  mean_std(pim_.data(), count, pim_mean, pim_std);
+  mean_std(exact_.data(), count, exact_mean, exact_std);
+  batch_rho_ = (pim_std > 0.0 && exact_std > 0.0) ? pim_std / exact_std : 1.0;
+  if (calibrating_) {  // exact cumulative average (DESIGN.md 2.5)
+    calibration_sum_ += batch_rho_;
+    ++calibration_count_;
+    running_rho_[0] = static_cast<float>(calibration_sum_ / static_cast<double>(calibration_count_));
+  } else if (mode == nn::Mode::Train) {
+    running_rho_[0] = static_cast<float>((1.0 - kRhoMomentum) * running_rho_[0] + kRhoMomentum * batch_rho_);
+  }
+  const double rho_used = (mode == nn::Mode::Train || calibrating_) ? batch_rho_ : static_cast<double>(running_rho_[0]);
+  double scale = static_cast<double>(input_scale()) * static_cast<double>(weight_scale());
+  if (settings_.rescale == Rescale::Both) scale /= rho_used;  // DESIGN.md 2.4, mode both
+  dst.resize(out_shape);
+  float* out = dst.data();
+#pragma omp parallel for schedule(static) if (count > (std::size_t{1} << 16))
+  for (std::size_t i = 0; i < count; ++i) out[i] = static_cast<float>(scale * pim_[i]);
+
+  // The straight-through backward differentiates the exact convolution; running it here sets up
+  // (and caches src for) oneDNN's backward primitives.
+  if (mode == nn::Mode::Train && !calibrating_) engine().forward(src_q, weight_q, exact_float_);
+}
+
+void PimConv2d::compute_backward(const Tensor& src_q, const Tensor& weight_q, const Tensor& diff_dst,
+                                 Tensor* diff_src_q, Tensor& diff_weight_q) {
+  nn::QuantConv2d::compute_backward(src_q, weight_q, diff_dst, diff_src_q, diff_weight_q);
+  if (settings_.rescale != Rescale::Backward) return;
+  // DESIGN.md 2.4, mode backward: dL/dy = rho dL/dy~ (applied to both gradients of the linear product).
+  const auto rho = static_cast<float>(batch_rho_);
+  if (diff_src_q) diff_src_q->vec() *= rho;
+  diff_weight_q.vec() *= rho;
+}
+
+PimLayerFactory::PimLayerFactory(const ModelConfig& model, PimLayerSettings settings)
+    : nn::QatLayerFactory(model), settings_(settings) {
+  std::string problems;
+  if (model.weight_bits < kMinOperandBits || model.weight_bits > kMaxOperandBits)
+    problems += "\n  - model.weight_bits = " + std::to_string(model.weight_bits) + " (PIM layers need 2..8)";
+  if (model.act_bits < kMinOperandBits || model.act_bits > kMaxOperandBits)
+    problems += "\n  - model.act_bits = " + std::to_string(model.act_bits) + " (PIM layers need 2..8)";
+  if (problems.empty()) {
+    try {
+      make_decomposition("(settings)", {model.weight_bits, model.act_bits, model.alpha_init}, settings);
+    } catch (const Error& e) {
+      problems += std::string("\n  - ") + e.what();
+    }
+  }
+  if (!problems.empty()) throw Error("invalid PIM model:" + problems);
+}
+
+nn::LayerPtr PimLayerFactory::make_conv(const nn::ConvSpec& spec, RandomStream& init) {
+  if (spec.role == nn::ConvRole::First) return nn::QatLayerFactory::make_conv(spec, init);
+  auto conv = std::make_unique<PimConv2d>(spec.name, spec.geometry, nn::conv_quantization(model(), spec.role), settings_);
+  nn::kaiming_normal_fan_out(conv->weight().value, init);  // as QatLayerFactory does
+  return conv;
+}
+
+std::vector<PimConv2d*> pim_layers(nn::Layer& model) {
+  std::vector<PimConv2d*> layers;
+  model.visit([&layers](nn::Layer& layer) {
+    if (auto* pim = dynamic_cast<PimConv2d*>(&layer)) layers.push_back(pim);
+  });
+  return layers;
+}
+
+void set_adc_bits(nn::Layer& model, int bits) {
+  for (PimConv2d* layer : pim_layers(model)) layer->set_adc_bits(bits);
+}
+
+void set_rescale(nn::Layer& model, Rescale rescale) {
+  for (PimConv2d* layer : pim_layers(model)) layer->set_rescale(rescale);
+}
+
+void attach_die(nn::Layer& model, const std::shared_ptr<const Die>& die) {
+  std::uint64_t index = 0;
+  for (PimConv2d* layer : pim_layers(model)) layer->attach_die(die, index++);
+}
+
+void detach_die(nn::Layer& model) {
+  for (PimConv2d* layer : pim_layers(model)) layer->detach_die();
+}
+
+}  // namespace pimqat::pim
