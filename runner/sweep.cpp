@@ -93,6 +93,10 @@ std::optional<std::string> read_synthetic(const std::string& name, const YAML::N
   return canonical_float(*v);
 }
 
+// The thread count is an execution setting (it may change between restarts of a sweep, e.g. on
+// another cluster), not an experiment parameter: no identity includes it.
+bool execution_setting(const std::string& key) { return key == "train.threads"; }
+
 // ---- Drafts: what the files say, before checking and expansion ----
 
 struct Located {
@@ -455,12 +459,15 @@ std::optional<Axis> check_axis(const AxisDraft& axis, SweepKind kind, int zip_gr
   } else {
     for (const auto& k : config_schema()) valid.push_back(k.key);
     for (const char* section : {"dataset", "model", "train", "pim", "eval"}) valid.push_back(section);
-    path_ok = path != "seed" && (find_config_key(path) || is_config_section(path));
+    path_ok = path != "seed" && !execution_setting(path) && (find_config_key(path) || is_config_section(path));
   }
   if (!path_ok) {
     std::string message;
     if (path == "seed") {
       message = "the seed is not an axis: the sweep's `seed:` seeds every task; use `replicates: N` for repeated runs";
+    } else if (path == "train.threads") {
+      message = "the thread count is an execution setting, not an experiment parameter: set it in `base:` or with "
+                "`pimqat sweep --threads N`, not as an axis";
     } else if (kind == SweepKind::TrainEval && path.rfind("synthetic.", 0) == 0) {
       message = "`" + path + "` is an axis of synthetic sweeps only (task: synthetic)";
     } else if (kind == SweepKind::Synthetic && (find_config_key(path) || is_config_section(path))) {
@@ -533,13 +540,14 @@ std::optional<Axis> check_axis(const AxisDraft& axis, SweepKind kind, int zip_gr
 bool ignored_for_training(const ExperimentConfig& config, const std::string& key) {
   // DESIGN.md 5: train tasks are keyed only by what affects training. Evaluation keys never do;
   // with PIM off, the PIM hardware keys only matter to the evaluations of the model.
+  if (execution_setting(key)) return true;
   if (key == "eval" || key.rfind("eval.", 0) == 0) return true;
   return !config.pim.enabled && key.rfind("pim.", 0) == 0 && key != "pim.enabled";
 }
 
 bool ignored_for_eval(const ExperimentConfig& config, const std::string& key) {
   // pim.train_bits is a training resolution: with PIM off it exists nowhere.
-  return !config.pim.enabled && key == "pim.train_bits";
+  return execution_setting(key) || (!config.pim.enabled && key == "pim.train_bits");
 }
 
 // The configuration a train task runs: evaluation keys at their defaults, and with PIM off the

@@ -230,6 +230,10 @@ TEST(Sweep, ChangedValuesChangeExactlyTheIdentitiesTheyAffect) {
   const Sweep gain = parse_sweep(with(kGrid, "bn_calibration: 2", "bn_calibration: 2, gain_sigma: 0.024"), "gain.yaml");
   EXPECT_EQ(train_ids(gain), train_ids(a));
   for (const TaskSpec* t : of_kind(gain, TaskKind::Eval)) EXPECT_FALSE(id_set(a).count(t->id));
+  // The thread count is an execution setting: no identity changes.
+  const Sweep threads = parse_sweep(with(kGrid, "train: {epochs: 1}", "train: {epochs: 1, threads: 16}"), "threads.yaml");
+  EXPECT_EQ(ids(threads), ids(a));
+  EXPECT_EQ(threads.tasks[0].config.train.threads, 16) << "but the tasks still carry it";
   // The sweep seed keys everything.
   const Sweep seed = parse_sweep(with(kGrid, "seed: 1995", "seed: 1996"), "seed.yaml");
   for (const auto& id : ids(seed)) EXPECT_FALSE(id_set(a).count(id));
@@ -394,6 +398,8 @@ TEST(Sweep, CanonicalRecordsOfTasks) {
   EXPECT_NE(train.find("\"pim.enabled\":false"), std::string::npos);
   EXPECT_EQ(train.find("\"pim.train_bits\""), std::string::npos) << "PIM keys do not key a digital model";
   EXPECT_EQ(train.find("\"eval."), std::string::npos);
+  EXPECT_EQ(train.find("\"train.threads\""), std::string::npos);
+  EXPECT_NE(train.find("\"train.epochs\":10"), std::string::npos);
   const std::string eval = eval_canonical(c, 1);
   EXPECT_NE(eval.find("\"eval.noise_sigma\":0"), std::string::npos);
   EXPECT_NE(eval.find("\"pim.scheme\":\"bit-serial\""), std::string::npos);
