@@ -238,20 +238,28 @@ class Coordinator {
   const std::atomic<bool>* task_stop() const { return monitor_->task_stop(); }
   bool stopping() const { return monitor_->signalled() || monitor_->deadline_passed(); }
 
-  // Whether a task expected to last its estimate can end before the deadline.
+  // Whether a task can end before the deadline. Its expected duration: a synthetic task's own
+  // duration; otherwise the mean observed duration of its kind (this run and earlier ones), else
+  // options.cost_estimate, else 0. A train task may start even if it cannot end when nothing has
+  // started yet in this run: it checkpoints every epoch, so the run still makes progress (a job
+  // with a time limit shorter than one task must not be requeued forever without advancing).
   bool fits(const TaskSpec& spec) const {
     if (!monitor_->has_deadline()) return true;
     double estimate = 0;
-    if (const auto it = durations_.find(spec.kind); it != durations_.end() && it->second.second > 0)
+    if (spec.kind == TaskKind::Synthetic)
+      estimate = spec.synthetic.duration_seconds;
+    else if (const auto it = durations_.find(spec.kind); it != durations_.end() && it->second.second > 0)
       estimate = it->second.first / static_cast<double>(it->second.second);
     else if (options_.cost_estimate)
       estimate = std::max(0.0, options_.cost_estimate(spec));
-    return estimate <= monitor_->seconds_left();
+    if (estimate <= monitor_->seconds_left()) return true;
+    return spec.kind == TaskKind::Train && attempts_started_ == 0 && monitor_->seconds_left() > 0;
   }
 
   std::optional<Scheduler::Assignment> next(int worker) {
     if (stopping()) return std::nullopt;
     auto a = scheduler_->next(worker, [this](const TaskSpec& s) { return fits(s); });
+    if (a) ++attempts_started_;
     if (a) running_[a->task] = RunningTask{tasks_[a->task].id, std::string(task_kind_name(tasks_[a->task].kind)),
                                            worker, worker_host(worker), unix_time_now(), a->attempt};
     return a;
@@ -317,7 +325,7 @@ class Coordinator {
     summary_ = summary(time_limited);
     write_results_now();
     const char* state = summary_.remaining > 0 ? "stopped" : "finished";
-    progress_->finish(counts_text());
+    if (summary_.remaining == 0) progress_->finish(counts_text());
     Heartbeat hb = heartbeat(state);
     monitor_->write_heartbeat_now(hb);
     return summary_;
@@ -410,6 +418,7 @@ class Coordinator {
   std::set<std::string> hosts_;
   SweepSummary summary_;
   std::size_t to_run_ = 0;
+  std::size_t attempts_started_ = 0;  // in this run
   std::size_t records_since_results_ = 0;
   Clock::time_point last_tick_{};
   Clock::time_point last_heartbeat_ = Clock::now();

@@ -94,8 +94,8 @@ struct SweepOptions {
   double heartbeat_interval_seconds = 2;
   Durability durability = Durability::Sync;
   std::FILE* progress = nullptr;     // progress lines/bar (the command line passes stderr)
-  // Expected seconds of a task before any task of its kind finished (e.g. the plan's cost model);
-  // may be empty. Later estimates use the mean observed duration of the task's kind.
+  // Expected seconds of a train or eval task before any task of its kind finished (e.g. the
+  // plan's cost model); may be empty. Later estimates use the mean observed duration of the kind.
   std::function<double(const TaskSpec&)> cost_estimate;
   std::size_t model_cache_capacity = 2;
   std::atomic<bool>* stop = nullptr;  // the stop flag to watch; null: signals.h stop_flag()
@@ -116,7 +116,8 @@ struct SweepSummary {
   std::string journal_warning;  // a torn last record found at start (and cut away)
   int worker_exit_code = -1;    // workers: the exit code the coordinator sent them; -1 on rank 0
   // 0: all tasks done; kExitTasksFailed: finished with failed tasks; kExitResumable: stopped early.
-  // On a worker: the coordinator's code, so that every rank of the job exits alike.
+  // On a worker: the coordinator's code (a worker process should still exit 0: mpirun aborts the
+  // job, rank 0 included, when a rank exits non-zero first).
   int exit_code() const;
 };
 
