@@ -38,7 +38,8 @@ struct EpochRecord {
   double lr = 0, train_loss = 0, train_accuracy = 0, test_loss = 0, test_accuracy = 0, seconds = 0;
 };
 
-enum class TaskStatus { Done, Failed };
+// Stopped: interrupted by a stop request after saving what it could; not journaled, runs again on resume.
+enum class TaskStatus { Done = 0, Failed = 1, Stopped = 2 };
 
 struct TaskResult {
   std::string id;

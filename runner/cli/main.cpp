@@ -9,6 +9,7 @@
 #include "pimqat/version.h"
 #include "runner/cli/commands.h"
 #include "runner/config.h"
+#include "runner/train_task.h"
 
 namespace {
 
@@ -20,6 +21,9 @@ struct Command {
 
 constexpr Command kCommands[] = {
     {"train", pimqat::cli::run_train, "train CONFIG.yaml --out DIR [--set key=value]...   one training run"},
+    {"sweep", pimqat::cli::run_sweep, "sweep SWEEP.yaml --out DIR [...]   run (or resume) a sweep; distributes under mpirun"},
+    {"plan", pimqat::cli::run_plan, "plan SWEEP.yaml [--out DIR] [--list]   check a sweep, count its tasks, estimate its cost"},
+    {"status", pimqat::cli::run_status, "status DIR   progress of a running or stopped sweep"},
 };
 
 void print_usage(std::FILE* out) {
@@ -40,6 +44,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   pimqat::set_log_sink(pimqat::stderr_log_sink());
+  pimqat::runner::register_pimqat_tasks();
   for (const Command& c : kCommands) {
     if (std::strcmp(argv[1], c.name) != 0) continue;
     try {
