@@ -30,18 +30,19 @@ inline void plane_moments(const float* x, Index size, float shift, double& s1, d
   }
 }
 
-// sum g and sum g (x - mean) over one plane; g = dy, or dy masked by y > 0 when `mask` is given.
-inline void plane_grad_sums(const float* dy, const float* mask, const float* x, Index size, float mean, double& s1,
-                            double& s2) {
+// sum g and sum g (x - mean) over one plane; g = dy, or with the fused ReLU dy masked by
+// fma(scale, x, shift) > 0 (exactly forward's y > 0, recomputed instead of read).
+inline void plane_grad_sums(const float* dy, bool relu, float scale, float shift, const float* x, Index size,
+                            float mean, double& s1, double& s2) {
   s1 = 0.0;
   s2 = 0.0;
   for (Index begin = 0; begin < size; begin += kChunk) {
     const Index end = std::min(size, begin + kChunk);
     float a = 0.0f, b = 0.0f;
-    if (mask) {
+    if (relu) {
 #pragma omp simd reduction(+ : a, b)
       for (Index i = begin; i < end; ++i) {
-        const float g = mask[i] > 0.0f ? dy[i] : 0.0f;
+        const float g = std::fma(scale, x[i], shift) > 0.0f ? dy[i] : 0.0f;
         a += g;
         b += g * (x[i] - mean);
       }
@@ -54,6 +55,125 @@ inline void plane_grad_sums(const float* dy, const float* mask, const float* x, 
     }
     s1 += a;
     s2 += b;
+  }
+}
+
+// Blocked layout: chunk k = (n, channel block) holds `positions` x B values, lane l = channel
+// cb*B + l. Per-lane sums of (x - shift) and its square, written to plane index n*C + channel.
+template <int B>
+void blocked_moments(const float* x, Index chunks, Index positions, Index channels, const float* shifts, double* s1,
+                     double* s2) {
+  const Index blocks = channels / B;
+#pragma omp parallel for schedule(static)
+  for (Index k = 0; k < chunks; ++k) {
+    const Index n = k / blocks, cb = k % blocks;
+    const float* base = x + k * positions * B;
+    const float* shift = shifts + cb * B;
+    double t1[B] = {}, t2[B] = {};
+    for (Index begin = 0; begin < positions; begin += kChunk) {
+      const Index end = std::min(positions, begin + kChunk);
+      float a[B] = {}, b[B] = {};
+      for (Index i = begin; i < end; ++i)
+#pragma omp simd
+        for (int l = 0; l < B; ++l) {
+          const float d = base[i * B + l] - shift[l];
+          a[l] += d;
+          b[l] += d * d;
+        }
+      for (int l = 0; l < B; ++l) {
+        t1[l] += a[l];
+        t2[l] += b[l];
+      }
+    }
+    for (int l = 0; l < B; ++l) {
+      s1[n * channels + cb * B + l] = t1[l];
+      s2[n * channels + cb * B + l] = t2[l];
+    }
+  }
+}
+
+// Blocked: per-lane sum g and sum g (x - mean), g = dy (masked by fma(scale, x, shift) > 0 with ReLU).
+template <int B>
+void blocked_grad_sums(const float* dy, bool relu, const float* scales, const float* shifts, const float* x,
+                       Index chunks, Index positions, Index channels, const float* means, double* s1, double* s2) {
+  const Index blocks = channels / B;
+#pragma omp parallel for schedule(static)
+  for (Index k = 0; k < chunks; ++k) {
+    const Index n = k / blocks, cb = k % blocks;
+    const Index offset = k * positions * B;
+    const float* mean = means + cb * B;
+    const float* scale = scales + cb * B;
+    const float* shift = shifts + cb * B;
+    double t1[B] = {}, t2[B] = {};
+    for (Index begin = 0; begin < positions; begin += kChunk) {
+      const Index end = std::min(positions, begin + kChunk);
+      float a[B] = {}, b[B] = {};
+      for (Index i = begin; i < end; ++i) {
+        const Index o = offset + i * B;
+#pragma omp simd
+        for (int l = 0; l < B; ++l) {
+          const float g = (!relu || std::fma(scale[l], x[o + l], shift[l]) > 0.0f) ? dy[o + l] : 0.0f;
+          a[l] += g;
+          b[l] += g * (x[o + l] - mean[l]);
+        }
+      }
+      for (int l = 0; l < B; ++l) {
+        t1[l] += a[l];
+        t2[l] += b[l];
+      }
+    }
+    for (int l = 0; l < B; ++l) {
+      s1[n * channels + cb * B + l] = t1[l];
+      s2[n * channels + cb * B + l] = t2[l];
+    }
+  }
+}
+
+// Blocked: y = scale x + shift (+ ReLU) per lane.
+template <int B>
+void blocked_normalize(const float* x, float* y, Index chunks, Index blocks, Index positions, const float* scale,
+                       const float* shift, bool relu) {
+#pragma omp parallel for schedule(static)
+  for (Index k = 0; k < chunks; ++k) {
+    const float* a = scale + (k % blocks) * B;
+    const float* b = shift + (k % blocks) * B;
+    const float* xp = x + k * positions * B;
+    float* yp = y + k * positions * B;
+    for (Index i = 0; i < positions; ++i) {
+      if (relu) {
+#pragma omp simd
+        for (int l = 0; l < B; ++l) yp[i * B + l] = std::max(std::fma(a[l], xp[i * B + l], b[l]), 0.0f);
+      } else {
+#pragma omp simd
+        for (int l = 0; l < B; ++l) yp[i * B + l] = std::fma(a[l], xp[i * B + l], b[l]);
+      }
+    }
+  }
+}
+
+// Blocked: dx = a g + b (x - mean) + k per lane, g = dy (masked by fma(scale, x, shift) > 0 with ReLU).
+template <int B>
+void blocked_backward_apply(const float* dy, bool relu, const float* scales, const float* shifts, const float* x,
+                            float* dx, Index chunks, Index blocks, Index positions, const float* ca, const float* cb,
+                            const float* ck, const float* means) {
+#pragma omp parallel for schedule(static)
+  for (Index k = 0; k < chunks; ++k) {
+    const Index c0 = (k % blocks) * B;
+    const float* a = ca + c0;
+    const float* b = cb + c0;
+    const float* kk = ck + c0;
+    const float* m = means + c0;
+    const float* scale = scales + c0;
+    const float* shift = shifts + c0;
+    const Index offset = k * positions * B;
+    for (Index i = 0; i < positions; ++i) {
+      const Index o = offset + i * B;
+#pragma omp simd
+      for (int l = 0; l < B; ++l) {
+        const float g = (!relu || std::fma(scale[l], x[o + l], shift[l]) > 0.0f) ? dy[o + l] : 0.0f;
+        dx[o + l] = a[l] * g + b[l] * (x[o + l] - m[l]) + kk[l];
+      }
+    }
   }
 }
 
@@ -125,8 +245,11 @@ void BatchNorm2d::set_calibrating(bool on) {
   calibrating_ = on;
 }
 
-void BatchNorm2d::prepare(const Tensor& src, Mode mode) {
+void BatchNorm2d::prepare(const Tensor& src, Mode mode, Layout layout) {
   check_src(name(), src, channels_);
+  if (layout == Layout::Blocked && channels_ % channel_block() != 0)
+    throw Error("batch norm '" + name() + "': the blocked layout needs channels to be a multiple of " +
+                std::to_string(channel_block()));
   const Index batch = src.dim(0);
   const Index plane = src.dim(2) * src.dim(3);
   const Index count = batch * plane;
@@ -137,16 +260,27 @@ void BatchNorm2d::prepare(const Tensor& src, Mode mode) {
       throw Error("batch norm '" + name() + "': batch statistics need more than one value per channel; got src " +
                   src.shape().str());
     // Shifted sums (shift = the channel's first value) keep E[x^2] - E[x]^2 accurate when |mean| >> std.
-    for (Index c = 0; c < channels; ++c) mean_[static_cast<std::size_t>(c)] = src.data()[c * plane];
+    const Index block = channel_block();
+    for (Index c = 0; c < channels; ++c)
+      mean_[static_cast<std::size_t>(c)] =
+          layout == Layout::Blocked ? src.data()[(c / block) * plane * block + c % block] : src.data()[c * plane];
     plane_sums_.resize(static_cast<std::size_t>(batch * channels));
     plane_sums2_.resize(static_cast<std::size_t>(batch * channels));
     const float* x = src.data();
     const float* shifts = mean_.data();
     double* s1 = plane_sums_.data();
     double* s2 = plane_sums2_.data();
+    if (layout == Layout::Blocked) {
+      const Index chunks = batch * (channels / block);
+      if (block == 16)
+        blocked_moments<16>(x, chunks, plane, channels, shifts, s1, s2);
+      else
+        blocked_moments<8>(x, chunks, plane, channels, shifts, s1, s2);
+    } else {
 #pragma omp parallel for schedule(static)
-    for (Index p = 0; p < batch * channels; ++p)
-      plane_moments(x + p * plane, plane, shifts[p % channels], s1[p], s2[p]);
+      for (Index p = 0; p < batch * channels; ++p)
+        plane_moments(x + p * plane, plane, shifts[p % channels], s1[p], s2[p]);
+    }
     std::vector<double> sum(static_cast<std::size_t>(channels)), sum2(static_cast<std::size_t>(channels));
     reduce_planes(plane_sums_, batch, channels, sum.data());
     reduce_planes(plane_sums2_, batch, channels, sum2.data());
@@ -215,6 +349,53 @@ const Tensor& BatchNorm2d::forward(const Tensor& src, Mode mode) {
   return dst_;
 }
 
+void BatchNorm2d::forward_blocked(const Tensor& src, Mode mode, Tensor& dst) {
+  prepare(src, mode, Layout::Blocked);
+  dst.resize(src.shape());
+  const Index block = channel_block();
+  const Index chunks = src.dim(0) * (channels_ / block);
+  const Index blocks = channels_ / block;
+  const Index values = src.dim(2) * src.dim(3) * block;  // per chunk
+  const bool relu = activation_ == BnActivation::Relu;
+  if (block == 16)
+    blocked_normalize<16>(src.data(), dst.data(), chunks, blocks, values / 16, scale_.data(), shift_.data(), relu);
+  else
+    blocked_normalize<8>(src.data(), dst.data(), chunks, blocks, values / 8, scale_.data(), shift_.data(), relu);
+}
+
+void BatchNorm2d::backward_blocked(const Tensor& diff_dst, const Tensor& src, Tensor& diff_src) {
+  if (!train_forward_) throw Error("batch norm '" + name() + "': backward needs a forward in Mode::Train first");
+  if (!(diff_dst.shape() == src.shape()))
+    throw Error("batch norm '" + name() + "': backward_blocked got diff_dst " + diff_dst.shape().str() + " for src " +
+                src.shape().str());
+  const Index block = channel_block();
+  const Index batch = src.dim(0);
+  const Index channels = channels_;
+  const Index positions = src.dim(2) * src.dim(3);
+  const Index chunks = batch * (channels / block);
+  const bool relu = activation_ == BnActivation::Relu;
+  plane_sums_.resize(static_cast<std::size_t>(batch * channels));
+  plane_sums2_.resize(static_cast<std::size_t>(batch * channels));
+  if (block == 16)
+    blocked_grad_sums<16>(diff_dst.data(), relu, scale_.data(), shift_.data(), src.data(), chunks, positions, channels,
+                          mean_.data(), plane_sums_.data(), plane_sums2_.data());
+  else
+    blocked_grad_sums<8>(diff_dst.data(), relu, scale_.data(), shift_.data(), src.data(), chunks, positions, channels,
+                         mean_.data(), plane_sums_.data(), plane_sums2_.data());
+  std::vector<double> sum(static_cast<std::size_t>(channels)), sum_centered(static_cast<std::size_t>(channels));
+  reduce_planes(plane_sums_, batch, channels, sum.data());
+  reduce_planes(plane_sums2_, batch, channels, sum_centered.data());
+  finish_backward(sum.data(), sum_centered.data());
+
+  diff_src.resize(src.shape());
+  if (block == 16)
+    blocked_backward_apply<16>(diff_dst.data(), relu, scale_.data(), shift_.data(), src.data(), diff_src.data(), chunks,
+                               channels / 16, positions, coef_a_.data(), coef_b_.data(), coef_k_.data(), mean_.data());
+  else
+    blocked_backward_apply<8>(diff_dst.data(), relu, scale_.data(), shift_.data(), src.data(), diff_src.data(), chunks,
+                              channels / 8, positions, coef_a_.data(), coef_b_.data(), coef_k_.data(), mean_.data());
+}
+
 void BatchNorm2d::finish_backward(const double* sum_g, const double* sum_g_centered) {
   const double m = static_cast<double>(count_);
   for (Index c = 0; c < channels_; ++c) {
@@ -244,7 +425,9 @@ const Tensor& BatchNorm2d::backward(const Tensor& diff_dst) {
   const Index planes = batch * channels;
   const float* x = src.data();
   const float* dy = diff_dst.data();
-  const float* mask = activation_ == BnActivation::Relu ? dst_.data() : nullptr;
+  const bool relu = activation_ == BnActivation::Relu;
+  const float* scale = scale_.data();
+  const float* shift = shift_.data();
   const float* mean = mean_.data();
   plane_sums_.resize(static_cast<std::size_t>(planes));
   plane_sums2_.resize(static_cast<std::size_t>(planes));
@@ -252,8 +435,8 @@ const Tensor& BatchNorm2d::backward(const Tensor& diff_dst) {
   double* s2 = plane_sums2_.data();
 #pragma omp parallel for schedule(static)
   for (Index p = 0; p < planes; ++p)
-    plane_grad_sums(dy + p * plane, mask ? mask + p * plane : nullptr, x + p * plane, plane, mean[p % channels], s1[p],
-                    s2[p]);
+    plane_grad_sums(dy + p * plane, relu, scale[p % channels], shift[p % channels], x + p * plane, plane,
+                    mean[p % channels], s1[p], s2[p]);
   std::vector<double> sum(static_cast<std::size_t>(channels)), sum_centered(static_cast<std::size_t>(channels));
   reduce_planes(plane_sums_, batch, channels, sum.data());
   reduce_planes(plane_sums2_, batch, channels, sum_centered.data());
@@ -271,11 +454,11 @@ const Tensor& BatchNorm2d::backward(const Tensor& diff_dst) {
     const float* xp = x + p * plane;
     const float* gp = dy + p * plane;
     float* dp = dx + p * plane;
-    if (mask) {
-      const float* mp = mask + p * plane;
+    if (relu) {
+      const float sa = scale[c], sb = shift[c];
 #pragma omp simd
       for (Index i = 0; i < plane; ++i) {
-        const float g = mp[i] > 0.0f ? gp[i] : 0.0f;
+        const float g = std::fma(sa, xp[i], sb) > 0.0f ? gp[i] : 0.0f;
         dp[i] = a * g + b * (xp[i] - mu) + k;
       }
     } else {

@@ -7,7 +7,8 @@
 //   running_mean <- (1 - momentum) running_mean + momentum mean_c,
 //   running_var  <- (1 - momentum) running_var  + momentum var_c * M / (M - 1)  (unbiased).
 // Eval mode: y = gamma_c (x - running_mean_c) / sqrt(running_var_c + eps) + beta_c.
-// With BnActivation::Relu the layer outputs max(y, 0) (one pass instead of two layers).
+// With BnActivation::Relu the layer outputs max(y, 0) (one pass instead of two layers); backward
+// recomputes the mask y > 0 from src (bit-identical to forward's) instead of reading the output.
 //
 // Calibration (DESIGN.md 2.5, BN calibration per die): while `set_calibrating(true)` is on, every
 // forward, in either mode, normalizes with the batch statistics (as in Train) and sets the running
@@ -25,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "nn/conv.h"
 #include "nn/layer.h"
 
 namespace pimqat::nn {
@@ -60,7 +62,8 @@ class BatchNorm2d : public Layer {
   // Does everything forward() does except writing the output: computes the statistics of `src`
   // (batch or running, by mode and calibration), updates the running statistics, and leaves
   // per-channel coefficients with bn(x)_c = scale_c x + shift_c.
-  void prepare(const Tensor& src, Mode mode);
+  // `layout`: the src's activation layout (nn/conv.h).
+  void prepare(const Tensor& src, Mode mode, Layout layout = Layout::Nchw);
   const float* scale() const { return scale_.data(); }
   const float* shift() const { return shift_.data(); }
   // The mean used to normalize (batch mean after a Train/calibrating prepare).
@@ -72,6 +75,11 @@ class BatchNorm2d : public Layer {
   const float* grad_a() const { return coef_a_.data(); }
   const float* grad_b() const { return coef_b_.data(); }
   const float* grad_k() const { return coef_k_.data(); }
+  // forward()/backward() on tensors in the blocked layout (nn/conv.h), into the caller's buffers:
+  // dst = bn(src) (+ ReLU); diff_src from diff_dst, given the src of the latest forward_blocked
+  // (which must have been in Train mode).
+  void forward_blocked(const Tensor& src, Mode mode, Tensor& dst);
+  void backward_blocked(const Tensor& diff_dst, const Tensor& src, Tensor& diff_src);
   // Whether the latest prepare/forward allows backward (Train mode).
   bool has_train_forward() const { return train_forward_; }
 

@@ -2,6 +2,10 @@
 
 #include <omp.h>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include <cstring>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <optional>
@@ -38,6 +42,8 @@ dnnl::engine& cpu_engine() {
 }
 
 memory::dims dims_of(const Shape& s) { return {s[0], s[1], s[2], s[3]}; }
+
+Tag blocked_tag() { return channel_block() == 16 ? Tag::nChw16c : Tag::nChw8c; }
 
 // Raw float storage for operands in an internal layout (sized in bytes by a memory descriptor).
 struct Buffer {
@@ -78,9 +84,103 @@ ThreadScratch& scratch() {
 
 }  // namespace
 
-// One input shape's primitives. Reorders are empty when the user layout already is the one
+Index channel_block() {
+  static const Index block = [] {
+    const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+    const auto avx512_core = static_cast<unsigned>(dnnl::cpu_isa::avx512_core);
+    return (isa & avx512_core) == avx512_core ? Index{16} : Index{8};
+  }();
+  return block;
+}
+
+namespace {
+void check_blockable(const Tensor& t, const char* what) {
+  if (t.rank() != 4 || t.dim(1) % channel_block() != 0)
+    throw Error(std::string(what) + ": the blocked layout needs an (N, C, H, W) tensor with C a multiple of " +
+                std::to_string(channel_block()) + "; got " + t.shape().str());
+}
+}  // namespace
+
+namespace {
+#if defined(__AVX512F__)
+// 16 x 16 transpose in registers: unpack ps, unpack pd, then two 128-bit lane shuffles.
+inline void transpose16x16(const float* src, Index src_stride, float* dst, Index dst_stride) {
+  __m512 r[16], t[16];
+  for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * src_stride);
+  for (int k = 0; k < 8; ++k) {
+    t[2 * k] = _mm512_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+    t[2 * k + 1] = _mm512_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+  }
+  // u[4m + q], 128-bit lane L: column 4L + q of rows 4m .. 4m+3.
+  for (int m = 0; m < 4; ++m) {
+    const __m512d a = _mm512_castps_pd(t[4 * m]), b = _mm512_castps_pd(t[4 * m + 2]);
+    const __m512d c = _mm512_castps_pd(t[4 * m + 1]), d = _mm512_castps_pd(t[4 * m + 3]);
+    r[4 * m] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+    r[4 * m + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+    r[4 * m + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
+    r[4 * m + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
+  }
+  for (int q = 0; q < 4; ++q) {
+    const __m512 v0 = _mm512_shuffle_f32x4(r[q], r[4 + q], 0x44);
+    const __m512 v1 = _mm512_shuffle_f32x4(r[q], r[4 + q], 0xEE);
+    const __m512 v2 = _mm512_shuffle_f32x4(r[8 + q], r[12 + q], 0x44);
+    const __m512 v3 = _mm512_shuffle_f32x4(r[8 + q], r[12 + q], 0xEE);
+    _mm512_storeu_ps(dst + (q)*dst_stride, _mm512_shuffle_f32x4(v0, v2, 0x88));
+    _mm512_storeu_ps(dst + (4 + q) * dst_stride, _mm512_shuffle_f32x4(v0, v2, 0xDD));
+    _mm512_storeu_ps(dst + (8 + q) * dst_stride, _mm512_shuffle_f32x4(v1, v3, 0x88));
+    _mm512_storeu_ps(dst + (12 + q) * dst_stride, _mm512_shuffle_f32x4(v1, v3, 0xDD));
+  }
+}
+#endif
+}  // namespace
+
+void transpose(const float* src, Index src_stride, Index rows, Index cols, float* dst, Index dst_stride) {
+  Index i0 = 0;
+#if defined(__AVX512F__)
+  for (; i0 + 16 <= rows; i0 += 16) {
+    Index j0 = 0;
+    for (; j0 + 16 <= cols; j0 += 16)
+      transpose16x16(src + i0 * src_stride + j0, src_stride, dst + j0 * dst_stride + i0, dst_stride);
+    for (Index i = i0; i < i0 + 16; ++i)
+      for (Index j = j0; j < cols; ++j) dst[j * dst_stride + i] = src[i * src_stride + j];
+  }
+#endif
+  for (Index i = i0; i < rows; ++i)
+    for (Index j = 0; j < cols; ++j) dst[j * dst_stride + i] = src[i * src_stride + j];
+}
+
+void to_blocked(const Tensor& nchw, Tensor& blocked) {
+  check_blockable(nchw, "to_blocked");
+  blocked.resize(nchw.shape());
+  const Index b = channel_block();
+  const Index chunks = nchw.dim(0) * (nchw.dim(1) / b);
+  const Index plane = nchw.dim(2) * nchw.dim(3);
+  const float* src = nchw.data();
+  float* dst = blocked.data();
+#pragma omp parallel for schedule(static)
+  for (Index k = 0; k < chunks; ++k) {
+    transpose(src + k * b * plane, plane, b, plane, dst + k * b * plane, b);
+  }
+}
+
+void to_nchw(const Tensor& blocked, Tensor& nchw) {
+  check_blockable(blocked, "to_nchw");
+  nchw.resize(blocked.shape());
+  const Index b = channel_block();
+  const Index chunks = blocked.dim(0) * (blocked.dim(1) / b);
+  const Index plane = blocked.dim(2) * blocked.dim(3);
+  const float* src = blocked.data();
+  float* dst = nchw.data();
+#pragma omp parallel for schedule(static)
+  for (Index k = 0; k < chunks; ++k) {
+    transpose(src + k * b * plane, b, plane, b, dst + k * b * plane, plane);
+  }
+}
+
+// One input shape's (and layout's) primitives. Reorders are empty when the user layout already is the one
 // the kernel wants.
 struct Plan {
+  Layout layout = Layout::Nchw;
   Shape src_shape;
   Shape dst_shape;
   memory::desc user_src, user_dst, user_weight;
@@ -115,7 +215,7 @@ struct ConvEngine::Impl {
     return ++id;
   }
 
-  Plan& plan_for(const ConvGeometry& g, const Shape& src_shape, const Shape& dst_shape);
+  Plan& plan_for(const ConvGeometry& g, const Shape& src_shape, const Shape& dst_shape, Layout layout);
   void make_backward(const ConvGeometry& g, Plan& plan);
   // The bwd-data layout copy of diff_dst (made if needed), as a memory.
   memory diff_dst_for_data(Plan& plan, const Tensor& diff_dst);
@@ -139,17 +239,23 @@ Shape ConvEngine::output_shape(const Shape& src) const {
   return {src[0], g.out_channels, oh, ow};
 }
 
-Plan& ConvEngine::Impl::plan_for(const ConvGeometry& g, const Shape& src_shape, const Shape& dst_shape) {
+Plan& ConvEngine::Impl::plan_for(const ConvGeometry& g, const Shape& src_shape, const Shape& dst_shape,
+                                 Layout layout) {
   for (auto& p : plans)
-    if (p->src_shape == src_shape) return *p;
+    if (p->src_shape == src_shape && p->layout == layout) return *p;
   auto plan = std::make_unique<Plan>();
+  plan->layout = layout;
   plan->src_shape = src_shape;
   plan->dst_shape = dst_shape;
-  plan->user_src = memory::desc(dims_of(src_shape), DataType::f32, Tag::nchw);
-  plan->user_dst = memory::desc(dims_of(dst_shape), DataType::f32, Tag::nchw);
+  const Tag user_tag = layout == Layout::Blocked ? blocked_tag() : Tag::nchw;
+  plan->user_src = memory::desc(dims_of(src_shape), DataType::f32, user_tag);
+  plan->user_dst = memory::desc(dims_of(dst_shape), DataType::f32, user_tag);
   plan->user_weight = memory::desc(dims_of(g.weight_shape()), DataType::f32, Tag::oihw);
-  const memory::desc any_src(dims_of(src_shape), DataType::f32, Tag::any);
-  const memory::desc any_dst(dims_of(dst_shape), DataType::f32, Tag::any);
+  // NCHW callers: let oneDNN pick its fastest layouts and convert at the edges. Blocked callers:
+  // the kernel works on their tensors directly.
+  const Tag act_tag = layout == Layout::Blocked ? blocked_tag() : Tag::any;
+  const memory::desc any_src(dims_of(src_shape), DataType::f32, act_tag);
+  const memory::desc any_dst(dims_of(dst_shape), DataType::f32, act_tag);
   const memory::desc any_weight(dims_of(g.weight_shape()), DataType::f32, Tag::any);
   const memory::dims strides{g.stride, g.stride};
   const memory::dims padding{g.padding, g.padding};
@@ -177,8 +283,9 @@ Plan& ConvEngine::Impl::plan_for(const ConvGeometry& g, const Shape& src_shape, 
 
 void ConvEngine::Impl::make_backward(const ConvGeometry& g, Plan& plan) {
   if (plan.has_backward) return;
-  const memory::desc any_src(dims_of(plan.src_shape), DataType::f32, Tag::any);
-  const memory::desc any_dst(dims_of(plan.dst_shape), DataType::f32, Tag::any);
+  const Tag act_tag = plan.layout == Layout::Blocked ? blocked_tag() : Tag::any;
+  const memory::desc any_src(dims_of(plan.src_shape), DataType::f32, act_tag);
+  const memory::desc any_dst(dims_of(plan.dst_shape), DataType::f32, act_tag);
   const memory::desc any_weight(dims_of(g.weight_shape()), DataType::f32, Tag::any);
   const memory::dims strides{g.stride, g.stride};
   const memory::dims padding{g.padding, g.padding};
@@ -247,14 +354,21 @@ memory user_memory(const memory::desc& desc, const float* data) {
 }
 }  // namespace
 
-void ConvEngine::forward(const Tensor& src, const Tensor& weight, Tensor& dst) {
+bool ConvEngine::supports_blocked() const {
+  return geometry_.in_channels % channel_block() == 0 && geometry_.out_channels % channel_block() == 0;
+}
+
+void ConvEngine::forward(const Tensor& src, const Tensor& weight, Tensor& dst, Layout layout) {
   const ConvGeometry& g = geometry_;
   const Shape dst_shape = output_shape(src.shape());
   if (!(weight.shape() == g.weight_shape()))
     throw Error("convolution (" + g.str() + ") needs weights of shape " + g.weight_shape().str() + "; got " +
                 weight.shape().str());
+  if (layout == Layout::Blocked && !supports_blocked())
+    throw Error("convolution (" + g.str() + "): the blocked layout needs channel counts that are multiples of " +
+                std::to_string(channel_block()));
   Impl& im = *impl_;
-  Plan& plan = im.plan_for(g, src.shape(), dst_shape);
+  Plan& plan = im.plan_for(g, src.shape(), dst_shape, layout);
   im.latest = &plan;
   ++im.stamp;
   dst.resize(dst_shape);

@@ -38,6 +38,23 @@ void validate(const ConvGeometry& g);
 // Whether backward_data overwrites diff_src or adds to it (used to fuse a residual sum).
 enum class Accumulate { Overwrite, Add };
 
+// Activation layouts the engine accepts for src/dst and their gradients (weights are always OIHW).
+// - Nchw: the external layout of every tensor (core/tensor.h).
+// - Blocked: "nChw{B}c", oneDNN's native layout, B = channel_block(): element (n, c, h, w) lives at
+//   (((n * C/B + c/B) * H + h) * W + w) * B + c % B. Needs C a multiple of B; the Tensor keeps the
+//   (N, C, H, W) shape and size. Fused callers (nn/resnet.cpp) keep activations in it between
+//   convolutions, which saves the conversions at the engine's edges.
+enum class Layout { Nchw, Blocked };
+
+// 16 where oneDNN runs AVX-512 kernels, 8 otherwise (AVX2).
+Index channel_block();
+// dst[j * dst_stride + i] = src[i * src_stride + j] for i < rows, j < cols (a float matrix
+// transpose; 16 x 16 tiles go through AVX-512 shuffles when compiled for it).
+void transpose(const float* src, Index src_stride, Index rows, Index cols, float* dst, Index dst_stride);
+// Layout conversions (same shape, C a multiple of channel_block()); dst is resized.
+void to_blocked(const Tensor& nchw, Tensor& blocked);
+void to_nchw(const Tensor& blocked, Tensor& nchw);
+
 // Caches one set of oneDNN primitives per input shape seen (N, C, H, W), so a changing batch size
 // (last batch of an epoch, evaluation batches) costs one primitive creation per new shape.
 //
@@ -59,13 +76,17 @@ class ConvEngine {
   // (N, C_out, OH, OW) for a (N, C_in, H, W) src; throws pimqat::Error for a src that does not fit.
   Shape output_shape(const Shape& src) const;
 
-  // dst = conv(src, weight); dst is resized.
-  void forward(const Tensor& src, const Tensor& weight, Tensor& dst);
+  // Whether Layout::Blocked can be used (C_in and C_out multiples of channel_block()).
+  bool supports_blocked() const;
+
+  // dst = conv(src, weight); dst is resized. src and dst are in `layout`.
+  void forward(const Tensor& src, const Tensor& weight, Tensor& dst, Layout layout = Layout::Nchw);
   // diff_src (=|+=) conv^T(diff_dst, weight), shaped as the src of the latest forward call
-  // (resized when overwriting; must already have that shape when adding).
+  // (resized when overwriting; must already have that shape when adding). The layout is the
+  // latest forward's.
   void backward_data(const Tensor& diff_dst, const Tensor& weight, Tensor& diff_src,
                      Accumulate accumulate = Accumulate::Overwrite);
-  // diff_weight = dL/dweight (overwritten, resized to OIHW).
+  // diff_weight = dL/dweight (overwritten, resized to OIHW); src and diff_dst in the latest forward's layout.
   void backward_weights(const Tensor& src, const Tensor& diff_dst, Tensor& diff_weight);
 
   // oneDNN's implementation names of the latest shape's primitives ("jit:avx512_core", ...), for logs and benches.

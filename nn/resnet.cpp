@@ -34,6 +34,12 @@ BasicBlock::BasicBlock(std::string name, Index out_channels, LayerPtr conv1, Lay
       shortcut_conv_(std::move(shortcut_conv)) {
   if (!conv1_ || !conv2_) throw Error("basic block '" + this->name() + "' needs two convolutions");
   if (shortcut_conv_) shortcut_bn_ = std::make_unique<BatchNorm2d>(this->name() + ".shortcut.bn", out_channels);
+  fast_conv1_ = dynamic_cast<Conv2d*>(conv1_.get());
+  fast_conv2_ = dynamic_cast<Conv2d*>(conv2_.get());
+  fast_shortcut_ = dynamic_cast<Conv2d*>(shortcut_conv_.get());
+  fast_ = fast_conv1_ && fast_conv2_ && (!shortcut_conv_ || fast_shortcut_) && fast_conv1_->engine().supports_blocked() &&
+          fast_conv2_->engine().supports_blocked() && (!fast_shortcut_ || fast_shortcut_->engine().supports_blocked()) &&
+          out_channels % channel_block() == 0;
 }
 
 void BasicBlock::collect_parameters(std::vector<Parameter*>& out) {
@@ -71,6 +77,7 @@ void BasicBlock::visit(const std::function<void(Layer&)>& f) {
 }
 
 const Tensor& BasicBlock::forward(const Tensor& src, Mode mode) {
+  if (fast_) return forward_fast(src, mode);
   const Tensor& y1 = conv1_->forward(src, mode);
   const Tensor& h1 = bn1_.forward(y1, mode);
   const Tensor& y2 = conv2_->forward(h1, mode);
@@ -134,6 +141,7 @@ constexpr Index kChunk = 1024;  // float lanes for at most this many values, the
 }  // namespace
 
 const Tensor& BasicBlock::backward(const Tensor& diff_dst) {
+  if (fast_) return backward_fast(diff_dst);
   if (!src_ || !y2_) throw Error("basic block '" + name() + "': backward() needs a forward() in Mode::Train first");
   if (!(diff_dst.shape() == dst_.shape()))
     throw Error("basic block '" + name() + "': diff_dst has shape " + diff_dst.shape().str() + ", forward's output was " +
@@ -250,6 +258,253 @@ const Tensor& BasicBlock::backward(const Tensor& diff_dst) {
   const Index size = diff_src_.size();
 #pragma omp parallel for simd schedule(static)
   for (Index i = 0; i < size; ++i) w[i] = u[i] + v[i];
+  return diff_src_;
+}
+
+// --- Fast path: blocked activations ----------------------------------------------------------
+//
+// A blocked chunk k = (n, channel block cb) holds `plane` positions x B lanes (lane l = channel
+// cb*B + l); the NCHW values of the same channels occupy the same offset range k*B*plane as
+// B planes. Passes that meet NCHW tensors (the block's input, output and their gradients)
+// transpose tiles of kTile positions through a small local buffer.
+
+namespace {
+
+constexpr Index kTile = 64;
+
+// tile[j*B + l] = chunk[l*plane + p0 + j] for j < len (NCHW chunk -> blocked tile).
+template <int B>
+inline void gather_tile(const float* chunk, Index plane, Index p0, Index len, float* tile) {
+  transpose(chunk + p0, plane, B, len, tile, B);
+}
+
+// chunk[l*plane + p0 + j] = tile[j*B + l] (blocked tile -> NCHW chunk).
+template <int B>
+inline void scatter_tile(const float* tile, Index plane, Index p0, Index len, float* chunk) {
+  transpose(tile, B, len, B, chunk + p0, plane);
+}
+
+// dst (NCHW) = relu(a2 y2 + b2 + s), s = x or as ys + bs (y2, x, ys blocked).
+template <int B>
+void fast_output(const float* y2, const float* x, const float* ys, const float* a2, const float* b2, const float* as,
+                 const float* bs, Index chunks, Index blocks, Index plane, float* dst) {
+#pragma omp parallel for schedule(static)
+  for (Index k = 0; k < chunks; ++k) {
+    const Index c0 = (k % blocks) * B;
+    const Index offset = k * B * plane;
+    alignas(64) float tile[kTile * B];
+    for (Index p0 = 0; p0 < plane; p0 += kTile) {
+      const Index len = std::min(kTile, plane - p0);
+      for (Index j = 0; j < len; ++j) {
+        const Index o = offset + (p0 + j) * B;
+        if (ys) {
+#pragma omp simd
+          for (int l = 0; l < B; ++l)
+            tile[j * B + l] =
+                std::max(std::fma(a2[c0 + l], y2[o + l], std::fma(as[c0 + l], ys[o + l], b2[c0 + l] + bs[c0 + l])), 0.0f);
+        } else {
+#pragma omp simd
+          for (int l = 0; l < B; ++l)
+            tile[j * B + l] = std::max(std::fma(a2[c0 + l], y2[o + l], b2[c0 + l]) + x[o + l], 0.0f);
+        }
+      }
+      scatter_tile<B>(tile, plane, p0, len, dst + offset);
+    }
+  }
+}
+
+// g (blocked) = dout masked by out > 0 (both NCHW); per (n, c) sums of g, g (y2 - m2), g (ys - ms).
+template <int B>
+void fast_output_backward(const float* dout, const float* out, const float* y2, const float* ys, const float* m2,
+                          const float* ms, Index chunks, Index blocks, Index plane, Index channels, float* g,
+                          double* s0, double* s1, double* s2) {
+#pragma omp parallel for schedule(static)
+  for (Index k = 0; k < chunks; ++k) {
+    const Index n = k / blocks;
+    const Index c0 = (k % blocks) * B;
+    const Index offset = k * B * plane;
+    alignas(64) float dtile[kTile * B];
+    alignas(64) float otile[kTile * B];
+    double t0[B] = {}, t1[B] = {}, t2[B] = {};
+    for (Index p0 = 0; p0 < plane; p0 += kTile) {
+      const Index len = std::min(kTile, plane - p0);
+      gather_tile<B>(dout + offset, plane, p0, len, dtile);
+      gather_tile<B>(out + offset, plane, p0, len, otile);
+      float a[B] = {}, b[B] = {}, d[B] = {};
+      for (Index j = 0; j < len; ++j) {
+        const Index o = offset + (p0 + j) * B;
+#pragma omp simd
+        for (int l = 0; l < B; ++l) {
+          const float gi = otile[j * B + l] > 0.0f ? dtile[j * B + l] : 0.0f;
+          g[o + l] = gi;
+          a[l] += gi;
+          b[l] += gi * (y2[o + l] - m2[c0 + l]);
+          if (ys) d[l] += gi * (ys[o + l] - ms[c0 + l]);
+        }
+      }
+      for (int l = 0; l < B; ++l) {
+        t0[l] += a[l];
+        t1[l] += b[l];
+        t2[l] += d[l];
+      }
+    }
+    for (int l = 0; l < B; ++l) {
+      s0[n * channels + c0 + l] = t0[l];
+      s1[n * channels + c0 + l] = t1[l];
+      s2[n * channels + c0 + l] = t2[l];
+    }
+  }
+}
+
+// dy = a g + b (y - m) + k per lane (blocked); for the bn2 branch and the shortcut BN.
+template <int B>
+void fast_bn_backward_apply(const float* g, const float* y, const BatchNorm2d& bn, Index chunks, Index blocks,
+                            Index plane, float* dy) {
+  const float* ca = bn.grad_a();
+  const float* cb = bn.grad_b();
+  const float* ck = bn.grad_k();
+  const float* cm = bn.mean();
+#pragma omp parallel for schedule(static)
+  for (Index k = 0; k < chunks; ++k) {
+    const Index c0 = (k % blocks) * B;
+    const Index offset = k * B * plane;
+    for (Index i = 0; i < plane; ++i) {
+      const Index o = offset + i * B;
+#pragma omp simd
+      for (int l = 0; l < B; ++l) dy[o + l] = ca[c0 + l] * g[o + l] + cb[c0 + l] * (y[o + l] - cm[c0 + l]) + ck[c0 + l];
+    }
+  }
+}
+
+// dst (NCHW) = u + v (blocked; v may be null).
+template <int B>
+void fast_sum_to_nchw(const float* u, const float* v, Index chunks, Index plane, float* dst) {
+#pragma omp parallel for schedule(static)
+  for (Index k = 0; k < chunks; ++k) {
+    const Index offset = k * B * plane;
+    alignas(64) float tile[kTile * B];
+    for (Index p0 = 0; p0 < plane; p0 += kTile) {
+      const Index len = std::min(kTile, plane - p0);
+      const Index o = offset + p0 * B;
+      if (v) {
+#pragma omp simd
+        for (Index i = 0; i < len * B; ++i) tile[i] = u[o + i] + v[o + i];
+        scatter_tile<B>(tile, plane, p0, len, dst + offset);
+      } else {
+        scatter_tile<B>(u + o, plane, p0, len, dst + offset);
+      }
+    }
+  }
+}
+
+// Gradient buffers of a block's backward, shared by every block of a thread (they live only
+// inside one backward call).
+struct FastScratch {
+  Tensor g, dy2, dshortcut, dh1, dy1, dx;
+};
+FastScratch& fast_scratch() {
+  static thread_local FastScratch s;
+  return s;
+}
+
+}  // namespace
+
+const Tensor& BasicBlock::forward_fast(const Tensor& src, Mode mode) {
+  Conv2d& c1 = *fast_conv1_;
+  Conv2d& c2 = *fast_conv2_;
+  if (src.rank() != 4 || src.dim(1) != c1.geometry().in_channels)
+    throw Error("basic block '" + name() + "' expects an (N, " + std::to_string(c1.geometry().in_channels) +
+                ", H, W) input; got " + src.shape().str());
+  to_blocked(src, x_blocked_);
+  c1.engine().forward(x_blocked_, c1.weight().value, y1_blocked_, Layout::Blocked);
+  bn1_.forward_blocked(y1_blocked_, mode, h1_blocked_);
+  c2.engine().forward(h1_blocked_, c2.weight().value, y2_blocked_, Layout::Blocked);
+  bn2_.prepare(y2_blocked_, mode, Layout::Blocked);
+  if (fast_shortcut_) {
+    fast_shortcut_->engine().forward(x_blocked_, fast_shortcut_->weight().value, shortcut_blocked_, Layout::Blocked);
+    shortcut_bn_->prepare(shortcut_blocked_, mode, Layout::Blocked);
+  } else if (!(src.shape() == y2_blocked_.shape())) {
+    throw Error("basic block '" + name() + "': identity shortcut needs the input shape " + src.shape().str() +
+                " to equal the residual branch's " + y2_blocked_.shape().str() + " (use a shortcut conv)");
+  }
+  const Shape& shape = y2_blocked_.shape();
+  dst_.resize(shape);
+  const Index block = channel_block();
+  const Index blocks = shape[1] / block;
+  const Index chunks = shape[0] * blocks;
+  const Index plane = shape[2] * shape[3];
+  const float* ys = fast_shortcut_ ? shortcut_blocked_.data() : nullptr;
+  const float* as = fast_shortcut_ ? shortcut_bn_->scale() : nullptr;
+  const float* bs = fast_shortcut_ ? shortcut_bn_->shift() : nullptr;
+  if (block == 16)
+    fast_output<16>(y2_blocked_.data(), x_blocked_.data(), ys, bn2_.scale(), bn2_.shift(), as, bs, chunks, blocks, plane,
+                    dst_.data());
+  else
+    fast_output<8>(y2_blocked_.data(), x_blocked_.data(), ys, bn2_.scale(), bn2_.shift(), as, bs, chunks, blocks, plane,
+                   dst_.data());
+  src_ = mode == Mode::Train ? &src : nullptr;
+  return dst_;
+}
+
+const Tensor& BasicBlock::backward_fast(const Tensor& diff_dst) {
+  if (!src_) throw Error("basic block '" + name() + "': backward() needs a forward() in Mode::Train first");
+  if (!(diff_dst.shape() == dst_.shape()))
+    throw Error("basic block '" + name() + "': diff_dst has shape " + diff_dst.shape().str() + ", forward's output was " +
+                dst_.shape().str());
+  Conv2d& c1 = *fast_conv1_;
+  Conv2d& c2 = *fast_conv2_;
+  FastScratch& s = fast_scratch();
+  const Shape& shape = dst_.shape();
+  const Index block = channel_block();
+  const Index channels = shape[1];
+  const Index blocks = channels / block;
+  const Index batch = shape[0];
+  const Index chunks = batch * blocks;
+  const Index plane = shape[2] * shape[3];
+  const bool shortcut = fast_shortcut_ != nullptr;
+  for (auto& p : planes_) p.resize(static_cast<std::size_t>(batch * channels));
+
+  s.g.resize(shape);
+  const float* ys = shortcut ? shortcut_blocked_.data() : nullptr;
+  const float* ms = shortcut ? shortcut_bn_->mean() : nullptr;
+  if (block == 16)
+    fast_output_backward<16>(diff_dst.data(), dst_.data(), y2_blocked_.data(), ys, bn2_.mean(), ms, chunks, blocks,
+                             plane, channels, s.g.data(), planes_[0].data(), planes_[1].data(), planes_[2].data());
+  else
+    fast_output_backward<8>(diff_dst.data(), dst_.data(), y2_blocked_.data(), ys, bn2_.mean(), ms, chunks, blocks,
+                            plane, channels, s.g.data(), planes_[0].data(), planes_[1].data(), planes_[2].data());
+  std::vector<double> sum_g(static_cast<std::size_t>(channels)), sum_2(static_cast<std::size_t>(channels)),
+      sum_s(static_cast<std::size_t>(channels));
+  reduce_planes(planes_[0], batch, channels, sum_g.data());
+  reduce_planes(planes_[1], batch, channels, sum_2.data());
+  bn2_.finish_backward(sum_g.data(), sum_2.data());
+  s.dy2.resize(shape);
+  auto apply = block == 16 ? fast_bn_backward_apply<16> : fast_bn_backward_apply<8>;
+  apply(s.g.data(), y2_blocked_.data(), bn2_, chunks, blocks, plane, s.dy2.data());
+  if (shortcut) {
+    reduce_planes(planes_[2], batch, channels, sum_s.data());
+    shortcut_bn_->finish_backward(sum_g.data(), sum_s.data());
+    s.dshortcut.resize(shape);
+    apply(s.g.data(), shortcut_blocked_.data(), *shortcut_bn_, chunks, blocks, plane, s.dshortcut.data());
+  }
+
+  c2.engine().backward_data(s.dy2, c2.weight().value, s.dh1);
+  c2.engine().backward_weights(h1_blocked_, s.dy2, c2.weight().grad);
+  bn1_.backward_blocked(s.dh1, y1_blocked_, s.dy1);
+  c1.engine().backward_data(s.dy1, c1.weight().value, s.dx);
+  c1.engine().backward_weights(x_blocked_, s.dy1, c1.weight().grad);
+  if (shortcut) {
+    fast_shortcut_->engine().backward_data(s.dshortcut, fast_shortcut_->weight().value, s.dx, Accumulate::Add);
+    fast_shortcut_->engine().backward_weights(x_blocked_, s.dshortcut, fast_shortcut_->weight().grad);
+  }
+  diff_src_.resize(src_->shape());
+  const Index in_blocks = src_->dim(1) / block;
+  const Index in_chunks = src_->dim(0) * in_blocks;
+  const Index in_plane = src_->dim(2) * src_->dim(3);
+  if (block == 16)
+    fast_sum_to_nchw<16>(s.dx.data(), shortcut ? nullptr : s.g.data(), in_chunks, in_plane, diff_src_.data());
+  else
+    fast_sum_to_nchw<8>(s.dx.data(), shortcut ? nullptr : s.g.data(), in_chunks, in_plane, diff_src_.data());
   return diff_src_;
 }
 

@@ -53,6 +53,10 @@ struct LayerFactory {
 // Residual basic block: out = relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)), with
 // shortcut(x) = x, or bn(conv1x1(x)) when `shortcut_conv` is given. bn1's ReLU, and bn2 + shortcut
 // BN + sum + ReLU are fused into single passes; backward fuses the matching reductions.
+// Fast path: when every conv is an FP32 Conv2d whose channels suit the blocked layout (nn/conv.h),
+// the block converts its input once and keeps every intermediate activation and gradient in the
+// blocked layout, calling the conv engines directly (no per-conv layout conversions); its output
+// and dL/dsrc are NCHW as always. Otherwise each conv runs through its Layer interface.
 class BasicBlock : public Layer {
  public:
   // conv1: 3x3 (stride s) in -> out channels; conv2: 3x3 out -> out; shortcut_conv: 1x1 (stride s)
@@ -80,6 +84,16 @@ class BasicBlock : public Layer {
   BatchNorm2d bn2_;
   LayerPtr shortcut_conv_;
   std::unique_ptr<BatchNorm2d> shortcut_bn_;
+
+  const Tensor& forward_fast(const Tensor& src, Mode mode);
+  const Tensor& backward_fast(const Tensor& diff_dst);
+  // The three convs as FP32 Conv2d layers usable in the blocked layout, or nulls.
+  Conv2d* fast_conv1_ = nullptr;
+  Conv2d* fast_conv2_ = nullptr;
+  Conv2d* fast_shortcut_ = nullptr;
+  bool fast_ = false;  // fast path usable (decided at construction)
+  // Fast path activations (blocked layout), kept from forward for backward.
+  Tensor x_blocked_, y1_blocked_, h1_blocked_, y2_blocked_, shortcut_blocked_;
 
   const Tensor* src_ = nullptr;        // block input (Train forward)
   const Tensor* y2_ = nullptr;         // conv2 output

@@ -164,6 +164,69 @@ TEST(ConvEngine, RejectsBadInput) {
   EXPECT_EQ(engine.output_shape(Shape{2, 3, 8, 7}), (Shape{2, 16, 6, 5}));
 }
 
+TEST(Layout, TransposeAndBlockedConversions) {
+  RandomStream stream(RngKey{18, 0, Purpose::Operands, 0});
+  // Sizes around the 16 x 16 register tiles, with padded strides.
+  for (auto [rows, cols] : {std::pair<Index, Index>{16, 16}, {37, 45}, {5, 70}, {33, 16}}) {
+    const Index src_stride = cols + 3, dst_stride = rows + 5;
+    const Tensor src = random_tensor({rows * src_stride}, stream);
+    Tensor dst(Shape{cols * dst_stride}, -7.0f);
+    transpose(src.data(), src_stride, rows, cols, dst.data(), dst_stride);
+    for (Index i = 0; i < rows; ++i)
+      for (Index j = 0; j < cols; ++j) ASSERT_EQ(dst[j * dst_stride + i], src[i * src_stride + j]) << i << ", " << j;
+    for (Index j = 0; j < cols; ++j)
+      for (Index i = rows; i < dst_stride; ++i) ASSERT_EQ(dst[j * dst_stride + i], -7.0f);  // padding untouched
+  }
+  const Index b = channel_block();
+  const Tensor nchw = random_tensor({3, 2 * b, 5, 7}, stream);
+  Tensor blocked, back;
+  to_blocked(nchw, blocked);
+  ASSERT_EQ(blocked.shape(), nchw.shape());
+  for (Index n = 0; n < 3; ++n)
+    for (Index c = 0; c < 2 * b; ++c)
+      for (Index h = 0; h < 5; ++h)
+        for (Index w = 0; w < 7; ++w)
+          ASSERT_EQ(blocked[(((n * 2 + c / b) * 5 + h) * 7 + w) * b + c % b], nchw.at(n, c, h, w));
+  to_nchw(blocked, back);
+  EXPECT_TRUE(same_bits(back, nchw));
+  EXPECT_THROW(to_blocked(Tensor(Shape{2, b + 1, 3, 3}), blocked), Error);
+}
+
+TEST(ConvEngine, BlockedLayoutMatchesNchw) {
+  RandomStream stream(RngKey{19, 0, Purpose::Operands, 0});
+  const Index b = channel_block();
+  for (const ConvGeometry& g : {ConvGeometry{b, 2 * b, 3, 2, 1}, ConvGeometry{2 * b, b, 1, 1, 0}}) {
+    SCOPED_TRACE(g.str());
+    const Tensor src = random_tensor({3, g.in_channels, 9, 7}, stream);
+    const Tensor weight = random_tensor(g.weight_shape(), stream);
+    ConvEngine engine(g);
+    ASSERT_TRUE(engine.supports_blocked());
+    Tensor src_b, dst_b, dst, expected;
+    to_blocked(src, src_b);
+    engine.forward(src_b, weight, dst_b, Layout::Blocked);
+    to_nchw(dst_b, dst);
+    conv2d_reference_forward(src, weight, g, expected);
+    expect_close(dst, to_double(expected), 1e-5, "blocked forward");
+    const Tensor diff_dst = random_tensor(dst.shape(), stream);
+    Tensor diff_dst_b, diff_src_b, diff_src, diff_weight;
+    to_blocked(diff_dst, diff_dst_b);
+    engine.backward_data(diff_dst_b, weight, diff_src_b);
+    engine.backward_weights(src_b, diff_dst_b, diff_weight);
+    to_nchw(diff_src_b, diff_src);
+    conv2d_reference_backward_data(diff_dst, src.shape(), weight, g, expected);
+    expect_close(diff_src, to_double(expected), 1e-5, "blocked backward_data");
+    conv2d_reference_backward_weights(src, diff_dst, g, expected);
+    expect_close(diff_weight, to_double(expected), 1e-5, "blocked backward_weights");
+    Tensor diff_src_sum = diff_src_b;
+    engine.backward_data(diff_dst_b, weight, diff_src_sum, Accumulate::Add);
+    for (Index i = 0; i < diff_src_sum.size(); ++i) EXPECT_NEAR(diff_src_sum[i], 2.0f * diff_src_b[i], 1e-5f);
+  }
+  ConvEngine odd(ConvGeometry{3, b, 3, 1, 1});
+  EXPECT_FALSE(odd.supports_blocked());
+  Tensor dst;
+  EXPECT_THROW(odd.forward(Tensor(Shape{1, 3, 4, 4}), Tensor(Shape{b, 3, 3, 3}), dst, Layout::Blocked), Error);
+}
+
 TEST(Conv2d, GradientsMatchFiniteDifferences) {
   RandomStream stream(RngKey{16, 0, Purpose::Operands, 1});
   for (const Case& k : {Case{2, 3, 7, 5, {3, 4, 3, 2, 1}}, Case{2, 5, 5, 6, {5, 3, 1, 1, 0}}}) {

@@ -113,6 +113,28 @@ inline void expect_gradient(const DoubleFunction& f, const std::vector<Vector>& 
   expect_close(analytic, numeric, tolerance, what + " (vs central differences)");
 }
 
+// Like expect_gradient, on `count` entries drawn at random (for tensors too large to perturb
+// every entry): the same comparison, scaled by the largest numeric entry drawn.
+inline void expect_gradient_sampled(const DoubleFunction& f, std::vector<Vector> inputs, std::size_t which,
+                                    const Vector& upstream, const Tensor& analytic, double tolerance,
+                                    const std::string& what, std::size_t count, RandomStream& stream,
+                                    double step = 1e-5) {
+  const std::size_t size = inputs[which].size();
+  Vector numeric, picked;
+  for (std::size_t t = 0; t < std::min(count, size); ++t) {
+    const std::size_t j = count >= size ? t : stream.below(static_cast<std::uint32_t>(size));
+    const double saved = inputs[which][j];
+    inputs[which][j] = saved + step;
+    const double plus = dot(upstream, f(inputs));
+    inputs[which][j] = saved - step;
+    const double minus = dot(upstream, f(inputs));
+    inputs[which][j] = saved;
+    numeric.push_back((plus - minus) / (2.0 * step));
+    picked.push_back(analytic[static_cast<Index>(j)]);
+  }
+  expect_close(picked, numeric, tolerance, what + " (vs central differences, sampled)");
+}
+
 // --- Independent double-precision forwards shared by the layer tests ---------------------------
 
 // Batch norm with batch statistics (two-pass mean and biased variance), NCHW, optional ReLU.

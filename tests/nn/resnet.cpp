@@ -109,6 +109,89 @@ TEST(BasicBlock, GradientsMatchFiniteDifferences) {
   }
 }
 
+// A convolution layer that is not a Conv2d (so BasicBlock takes its generic path): delegates.
+class OpaqueConv : public Layer {
+ public:
+  explicit OpaqueConv(std::unique_ptr<Conv2d> conv) : Layer(conv->name()), conv_(std::move(conv)) {}
+  const Tensor& forward(const Tensor& src, Mode mode) override { return conv_->forward(src, mode); }
+  const Tensor& backward(const Tensor& diff_dst) override { return conv_->backward(diff_dst); }
+  void collect_parameters(std::vector<Parameter*>& out) override { conv_->collect_parameters(out); }
+
+ private:
+  std::unique_ptr<Conv2d> conv_;
+};
+
+// The blocked fast path (16-channel multiples, Conv2d convs) against central differences of the
+// double reference (sampled entries), and against the generic path on the same weights.
+TEST(BasicBlock, FastPathMatchesReferenceAndGenericPath) {
+  const Index b = channel_block();
+  for (const BlockCase& k : {BlockCase{{2, b, 5, 3}, b, 1, false}, BlockCase{{3, b, 7, 6}, 2 * b, 2, true}}) {
+    SCOPED_TRACE(k.shortcut ? "1x1 conv shortcut, stride 2" : "identity shortcut");
+    const Index cin = k.x_shape[1], cout = k.out_channels;
+    const ConvGeometry g1{cin, cout, 3, k.stride, 1}, g2{cout, cout, 3, 1, 1}, gs{cin, cout, 1, k.stride, 0};
+    for (std::uint64_t seed = 0;; ++seed) {
+      ASSERT_LT(seed, 50u) << "no usable seed";
+      RandomStream stream(RngKey{75, seed, Purpose::Operands, k.shortcut ? 1u : 0u});
+      std::unique_ptr<BasicBlock> blocks[2];
+      for (int generic = 0; generic < 2; ++generic) {
+        RandomStream init(RngKey{76, seed, Purpose::WeightInit, 0});  // same weights for both blocks
+        auto make_conv = [&](const std::string& name, const ConvGeometry& g) -> LayerPtr {
+          auto conv = std::make_unique<Conv2d>(name, g);
+          kaiming_normal_fan_out(conv->weight().value, init);
+          if (generic) return std::make_unique<OpaqueConv>(std::move(conv));
+          return conv;
+        };
+        blocks[generic] = std::make_unique<BasicBlock>("blk", cout, make_conv("blk.conv1", g1), make_conv("blk.conv2", g2),
+                                                       k.shortcut ? make_conv("blk.shortcut.conv", gs) : nullptr);
+        RandomStream affine(RngKey{77, seed, Purpose::Operands, 0});
+        randomize_affine(blocks[generic]->bn1(), affine);
+        randomize_affine(blocks[generic]->bn2(), affine);
+        if (k.shortcut) randomize_affine(*blocks[generic]->shortcut_bn(), affine);
+      }
+      const Tensor src = testing::random_tensor(k.x_shape, stream, -1.0, 1.5);
+      std::vector<Parameter*> params[2];
+      for (int i = 0; i < 2; ++i) blocks[i]->collect_parameters(params[i]);
+      std::vector<Vector> inputs = {to_double(src)};
+      for (Parameter* p : params[0]) inputs.push_back(to_double(p->value));
+      const ConvGeometry* gsp = k.shortcut ? &gs : nullptr;
+      double min_pre = 0.0;
+      const Vector expected = block_reference(inputs, k.x_shape, g1, g2, gsp, &min_pre);
+      if (min_pre < 2e-4) continue;
+
+      const Tensor fast_out = blocks[0]->forward(src, Mode::Train);
+      const Tensor generic_out = blocks[1]->forward(src, Mode::Train);
+      const Tensor upstream = testing::random_tensor(fast_out.shape(), stream);
+      testing::expect_close(fast_out, expected, 1e-5, "fast forward vs reference");
+      testing::expect_close(fast_out, to_double(generic_out), 1e-5, "fast forward vs generic");
+      const Tensor fast_diff = blocks[0]->backward(upstream);
+      const Tensor generic_diff = blocks[1]->backward(upstream);
+      testing::expect_close(fast_diff, to_double(generic_diff), 1e-5, "fast dL/dsrc vs generic");
+      for (std::size_t i = 0; i < params[0].size(); ++i)
+        testing::expect_close(params[0][i]->grad, to_double(params[1][i]->grad), 1e-5,
+                              "fast vs generic dL/d" + params[0][i]->name);
+      // Running statistics agree too.
+      for (int bn = 0; bn < 2; ++bn) {
+        BatchNorm2d& fast_bn = bn == 0 ? blocks[0]->bn1() : blocks[0]->bn2();
+        BatchNorm2d& generic_bn = bn == 0 ? blocks[1]->bn1() : blocks[1]->bn2();
+        testing::expect_close(fast_bn.running_var(), to_double(generic_bn.running_var()), 1e-6, "running_var");
+      }
+      const testing::DoubleFunction f = [&](const std::vector<Vector>& in) {
+        return block_reference(in, k.x_shape, g1, g2, gsp);
+      };
+      const Vector r = to_double(upstream);
+      RandomStream pick(RngKey{78, seed, Purpose::Operands, 0});
+      testing::expect_gradient_sampled(f, inputs, 0, r, fast_diff, 2e-4, "dL/dsrc", 40, pick);
+      for (std::size_t i = 0; i < params[0].size(); ++i)
+        testing::expect_gradient_sampled(f, inputs, i + 1, r, params[0][i]->grad, 2e-4, "dL/d" + params[0][i]->name, 24,
+                                         pick);
+      // Eval mode runs too (running statistics), and matches the generic path.
+      const Tensor fast_eval = blocks[0]->forward(src, Mode::Eval);
+      testing::expect_close(fast_eval, to_double(blocks[1]->forward(src, Mode::Eval)), 1e-5, "eval fast vs generic");
+      break;
+    }
+  }
+}
+
 // conv(First) -> bn+relu -> block(shortcut, stride 2) -> avgpool -> fc -> softmax cross-entropy.
 TEST(Sequential, SmallNetworkGradientsMatchFiniteDifferences) {
   const Shape x_shape{3, 2, 6, 5};
@@ -288,9 +371,11 @@ TEST(ResNet, InitializationIsDeterministicAndKaiming) {
     EXPECT_NEAR(stddev, std::sqrt(2.0 / (64 * 9)), 0.02 * std::sqrt(2.0 / (64 * 9)));
     EXPECT_NEAR(mean, 0.0, 4.0 * std::sqrt(2.0 / (64 * 9)) / std::sqrt(n));
   }
-  for (Parameter* p : pa)
-    if (p->name == "bn1.weight" || p->name == "bn1.bias")
+  for (Parameter* p : pa) {
+    if (p->name == "bn1.weight" || p->name == "bn1.bias") {
       for (Index i = 0; i < p->value.size(); ++i) EXPECT_EQ(p->value[i], p->name == "bn1.weight" ? 1.0f : 0.0f);
+    }
+  }
 }
 
 TEST(ResNet, ForwardBackwardSameBitsTwice) {
