@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "core/threads.h"
 #include "nn/checkpoint.h"
@@ -227,6 +228,43 @@ TEST(Checkpoint, WrongArchitectureAndMissingFileAreClearErrors) {
     EXPECT_NE(std::string(e.what()).find("different model"), std::string::npos) << e.what();
   }
   EXPECT_THROW(read_checkpoint_info((dir / "missing.h5").string()), Error);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace pimqat::nn
+
+namespace pimqat::nn {
+namespace {
+
+// docs/examples/load_checkpoint.py (the documented h5py recipe) reads a checkpoint we write.
+TEST(Checkpoint, DocumentedH5pyExampleReadsIt) {
+  if (std::system("/usr/bin/python3 -c 'import h5py' 2>/dev/null") != 0)
+    GTEST_SKIP() << "/usr/bin/python3 has no h5py (apt-get install python3-h5py)";
+  const auto dir = std::filesystem::temp_directory_path() / ("pimqat_ckpt3_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "checkpoint.h5").string();
+  ModelConfig m;
+  m.weight_bits = 4;
+  m.act_bits = 4;
+  QatLayerFactory factory(m);
+  auto model = make_resnet(20, 1, 10, factory, RngKey{});
+  CheckpointInfo info;
+  info.epochs_done = 2;
+  info.history.resize(2);
+  info.history[1].test_accuracy = 0.875;
+  save_checkpoint(path, *model, nullptr, info);
+  const std::string out = (dir / "out.txt").string();
+  const std::string command = std::string("/usr/bin/python3 ") + PIMQAT_SOURCE_DIR +
+                              "/docs/examples/load_checkpoint.py " + path + " > " + out + " 2>&1";
+  ASSERT_EQ(std::system(command.c_str()), 0);
+  std::ifstream in(out);
+  const std::string text((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_NE(text.find("epochs_done 2"), std::string::npos) << text;
+  EXPECT_NE(text.find("last_test_accuracy 0.875"), std::string::npos) << text;
+  EXPECT_NE(text.find("layer1.0.conv1.weight (16, 16, 3, 3) float32"), std::string::npos) << text;
+  EXPECT_NE(text.find("layer1.0.conv1.alpha"), std::string::npos) << text;
+  EXPECT_NE(text.find("fc.weight (10, 64) float32"), std::string::npos) << text;
   std::filesystem::remove_all(dir);
 }
 
