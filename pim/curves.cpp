@@ -1,14 +1,14 @@
 #include "pim/curves.h"
 
-#include <hdf5.h>
-
 #include <charconv>
 #include <cmath>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string_view>
 
 #include "core/error.h"
+#include "core/hdf5.h"
 
 namespace pimqat::pim {
 namespace {
@@ -75,76 +75,6 @@ void check_header(int adc_bits, std::int64_t p_lo, std::int64_t p_hi, const std:
     throw Error(where + ": p_hi = " + std::to_string(p_hi) + " must be greater than p_lo = " + std::to_string(p_lo));
   if (p_hi - p_lo > (std::int64_t{1} << 26))
     throw Error(where + ": range p_lo..p_hi has " + std::to_string(p_hi - p_lo + 1) + " points (at most 2^26)");
-}
-
-// RAII for HDF5 identifiers, and silenced automatic error printing while pimqat calls HDF5.
-class H5Id {
- public:
-  H5Id(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
-  ~H5Id() {
-    if (id_ >= 0) close_(id_);
-  }
-  H5Id(const H5Id&) = delete;
-  H5Id& operator=(const H5Id&) = delete;
-  hid_t get() const { return id_; }
-  bool valid() const { return id_ >= 0; }
-
- private:
-  hid_t id_;
-  herr_t (*close_)(hid_t);
-};
-
-class QuietHdf5 {
- public:
-  QuietHdf5() {
-    H5Eget_auto2(H5E_DEFAULT, &function_, &data_);
-    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  }
-  ~QuietHdf5() { H5Eset_auto2(H5E_DEFAULT, function_, data_); }
-  QuietHdf5(const QuietHdf5&) = delete;
-  QuietHdf5& operator=(const QuietHdf5&) = delete;
-
- private:
-  H5E_auto2_t function_ = nullptr;
-  void* data_ = nullptr;
-};
-
-std::int64_t read_int_attribute(hid_t file, const char* name, const std::string& path) {
-  if (H5Aexists(file, name) <= 0) throw Error(path + ": missing root attribute '" + name + "'");
-  H5Id attr(H5Aopen(file, name, H5P_DEFAULT), H5Aclose);
-  long long value = 0;
-  if (!attr.valid() || H5Aread(attr.get(), H5T_NATIVE_LLONG, &value) < 0)
-    throw Error(path + ": cannot read root attribute '" + name + "' as an integer");
-  return value;
-}
-
-void write_int_attribute(hid_t file, const char* name, long long value, const std::string& path) {
-  H5Id space(H5Screate(H5S_SCALAR), H5Sclose);
-  H5Id attr(H5Acreate2(file, name, H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
-  if (!attr.valid() || H5Awrite(attr.get(), H5T_NATIVE_LLONG, &value) < 0)
-    throw Error(path + ": cannot write attribute '" + name + "'");
-}
-
-void write_string_attribute(hid_t file, const char* name, const std::string& value, const std::string& path) {
-  H5Id type(H5Tcopy(H5T_C_S1), H5Tclose);
-  H5Tset_size(type.get(), value.size());
-  H5Tset_strpad(type.get(), H5T_STR_NULLPAD);
-  H5Id space(H5Screate(H5S_SCALAR), H5Sclose);
-  H5Id attr(H5Acreate2(file, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
-  if (!attr.valid() || H5Awrite(attr.get(), type.get(), value.data()) < 0)
-    throw Error(path + ": cannot write attribute '" + name + "'");
-}
-
-std::string read_string_attribute(hid_t file, const char* name, const std::string& path) {
-  if (H5Aexists(file, name) <= 0) throw Error(path + ": missing root attribute '" + name + "'");
-  H5Id attr(H5Aopen(file, name, H5P_DEFAULT), H5Aclose);
-  H5Id type(H5Aget_type(attr.get()), H5Tclose);
-  if (!type.valid() || H5Tget_class(type.get()) != H5T_STRING || H5Tis_variable_str(type.get()) > 0)
-    throw Error(path + ": root attribute '" + name + "' is not a fixed-length string");
-  std::string value(H5Tget_size(type.get()), '\0');
-  if (H5Aread(attr.get(), type.get(), value.data()) < 0) throw Error(path + ": cannot read attribute '" + name + "'");
-  while (!value.empty() && value.back() == '\0') value.pop_back();
-  return value;
 }
 
 }  // namespace
@@ -272,36 +202,40 @@ void TransferCurves::save_csv(const std::string& path) const {
 }
 
 TransferCurves TransferCurves::load_hdf5(const std::string& path) {
-  QuietHdf5 quiet;
-  H5Id file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
-  if (!file.valid()) throw Error(path + ": cannot open as an HDF5 file");
-  const std::string format = read_string_attribute(file.get(), "format", path);
+  std::optional<H5File> opened;
+  try {
+    opened.emplace(H5File::open(path));
+  } catch (const Error& e) {
+    throw Error(path + ": cannot open as an HDF5 file (" + e.what() + ")");
+  }
+  H5File& file = *opened;
+  const auto require = [&](const char* name) {
+    if (!file.has_attr(name)) throw Error(path + ": missing root attribute '" + std::string(name) + "'");
+  };
+  require("format");
+  const std::string format = file.attr_string("format");
   if (format != kHdf5Format)
     throw Error(path + ": root attribute format = '" + format + "', expected '" + kHdf5Format + "'");
-  const std::int64_t version = read_int_attribute(file.get(), "version", path);
+  require("version");
+  const std::int64_t version = file.attr_int("version");
   if (version != kFormatVersion)
     throw Error(path + ": format version " + std::to_string(version) + " is not supported (this pimqat reads version " +
                 std::to_string(kFormatVersion) + ")");
-  const auto adc_bits = read_int_attribute(file.get(), "adc_bits", path);
-  const auto p_lo = read_int_attribute(file.get(), "p_lo", path);
-  const auto p_hi = read_int_attribute(file.get(), "p_hi", path);
+  require("adc_bits");
+  require("p_lo");
+  require("p_hi");
+  const std::int64_t adc_bits = file.attr_int("adc_bits"), p_lo = file.attr_int("p_lo"), p_hi = file.attr_int("p_hi");
   check_header(static_cast<int>(adc_bits), p_lo, p_hi, path);
-  if (H5Lexists(file.get(), "codes", H5P_DEFAULT) <= 0) throw Error(path + ": missing dataset '/codes'");
-  H5Id dataset(H5Dopen2(file.get(), "codes", H5P_DEFAULT), H5Dclose);
-  H5Id space(H5Dget_space(dataset.get()), H5Sclose);
-  hsize_t dims[2] = {0, 0};
-  if (!space.valid() || H5Sget_simple_extent_ndims(space.get()) != 2)
-    throw Error(path + ": dataset '/codes' must be 2-D (curves x points)");
-  H5Sget_simple_extent_dims(space.get(), dims, nullptr);
+  if (!file.has_dataset("codes")) throw Error(path + ": missing dataset '/codes'");
+  std::vector<hsize_t> dims;
+  const std::vector<double> flat = file.read<double>("codes", &dims);
+  if (dims.size() != 2) throw Error(path + ": dataset '/codes' must be 2-D (curves x points)");
   const auto expected = static_cast<hsize_t>(p_hi - p_lo + 1);
   if (dims[1] != expected)
     throw Error(path + ": dataset '/codes' has " + std::to_string(dims[1]) + " entries per curve, expected " +
                 std::to_string(expected) + " (one per integer p from " + std::to_string(p_lo) + " to " +
                 std::to_string(p_hi) + ")");
   if (dims[0] == 0) throw Error(path + ": dataset '/codes' holds no curves");
-  std::vector<double> flat(dims[0] * dims[1]);
-  if (H5Dread(dataset.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, flat.data()) < 0)
-    throw Error(path + ": cannot read dataset '/codes' as floating-point numbers");
   std::vector<std::string> names;
   std::vector<std::vector<double>> codes;
   for (hsize_t m = 0; m < dims[0]; ++m) {
@@ -312,24 +246,19 @@ TransferCurves TransferCurves::load_hdf5(const std::string& path) {
   return TransferCurves(static_cast<int>(adc_bits), p_lo, p_hi, std::move(names), std::move(codes), path + " /codes");
 }
 
-void TransferCurves::save_hdf5(const std::string& path) const {
-  QuietHdf5 quiet;
-  H5Id file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
-  if (!file.valid()) throw Error(path + ": cannot create HDF5 file");
-  write_string_attribute(file.get(), "format", kHdf5Format, path);
-  write_int_attribute(file.get(), "version", kFormatVersion, path);
-  write_int_attribute(file.get(), "adc_bits", adc_bits_, path);
-  write_int_attribute(file.get(), "p_lo", p_lo_, path);
-  write_int_attribute(file.get(), "p_hi", p_hi_, path);
-  const hsize_t dims[2] = {static_cast<hsize_t>(count()), static_cast<hsize_t>(points())};
-  std::vector<double> flat;
-  flat.reserve(dims[0] * dims[1]);
-  for (const auto& c : codes_) flat.insert(flat.end(), c.begin(), c.end());
-  H5Id space(H5Screate_simple(2, dims, nullptr), H5Sclose);
-  H5Id dataset(H5Dcreate2(file.get(), "codes", H5T_IEEE_F64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-               H5Dclose);
-  if (!dataset.valid() || H5Dwrite(dataset.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, flat.data()) < 0)
-    throw Error(path + ": cannot write dataset '/codes'");
+void TransferCurves::save_hdf5(const std::string& path, const std::function<void(H5File&)>& extra) const {
+  write_h5_atomically(path, [&](H5File& file) {
+    file.set_attr_string("format", kHdf5Format);
+    file.set_attr_int("version", kFormatVersion);
+    file.set_attr_int("adc_bits", adc_bits_);
+    file.set_attr_int("p_lo", p_lo_);
+    file.set_attr_int("p_hi", p_hi_);
+    std::vector<double> flat;
+    flat.reserve(static_cast<std::size_t>(count() * points()));
+    for (const auto& c : codes_) flat.insert(flat.end(), c.begin(), c.end());
+    file.write<double>("codes", flat.data(), {static_cast<hsize_t>(count()), static_cast<hsize_t>(points())});
+    if (extra) extra(file);
+  });
 }
 
 void TransferCurves::check_matches(int adc_bits, double p_lo, double p_hi, const std::string& where) const {

@@ -4,8 +4,13 @@
 // formats (CSV and HDF5) and their checks are specified in docs/curves-format.md; a simulated
 // physical column uses the curve its die assigns to it (pim/die.h).
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
+
+namespace pimqat {
+class H5File;
+}
 
 namespace pimqat::pim {
 
@@ -23,7 +28,8 @@ class TransferCurves {
   static TransferCurves load_csv(const std::string& path);
   static TransferCurves load_hdf5(const std::string& path);
   void save_csv(const std::string& path) const;
-  void save_hdf5(const std::string& path) const;
+  // Written atomically (core/hdf5.h); `extra` may add datasets (e.g. where simulated curves came from).
+  void save_hdf5(const std::string& path, const std::function<void(H5File&)>& extra = {}) const;
 
   int adc_bits() const { return adc_bits_; }
   std::int64_t p_lo() const { return p_lo_; }

@@ -23,3 +23,13 @@ int run_status(int argc, char** argv);  // pimqat status DIR [--watch S]
 namespace pimqat::cli {
 int run_plan(int argc, char** argv);  // pimqat plan SWEEP.yaml [--out DIR] [--list]
 }  // namespace pimqat::cli
+
+// runner/cli/eval.cpp, mac_error.cpp, curves.cpp (docs/pim.md).
+namespace pimqat::cli {
+int run_eval(int argc, char** argv);       // pimqat eval --checkpoint FILE --config CONFIG.yaml [--dies D] [...]
+int run_mac_error(int argc, char** argv);  // pimqat mac-error [--scheme S] [--adc-bits LIST] [--noise LIST] [...]
+int run_curves(int argc, char** argv);     // pimqat curves --out FILE.(csv|h5) [--dies D] [--columns C] [...]
+}  // namespace pimqat::cli
+
+// runner/cli/analyze.cpp (docs/analysis.md).
+namespace pimqat::cli { int run_analyze(int argc, char** argv); }  // pimqat analyze DIR [--out ANALYSIS_DIR] [--no-plots] [...]
