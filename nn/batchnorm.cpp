@@ -7,6 +7,9 @@
 
 namespace pimqat::nn {
 
+// Passes over fewer elements than this run on one thread (a parallel region costs more).
+constexpr Index kParallelMin = Index{1} << 15;
+
 namespace {
 
 // Float lanes for at most kChunk values, then double: exact enough for any plane size.
@@ -64,7 +67,7 @@ template <int B>
 void blocked_moments(const float* x, Index chunks, Index positions, Index channels, const float* shifts, double* s1,
                      double* s2) {
   const Index blocks = channels / B;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (chunks * positions * B >= kParallelMin)
   for (Index k = 0; k < chunks; ++k) {
     const Index n = k / blocks, cb = k % blocks;
     const float* base = x + k * positions * B;
@@ -97,7 +100,7 @@ template <int B>
 void blocked_grad_sums(const float* dy, bool relu, const float* scales, const float* shifts, const float* x,
                        Index chunks, Index positions, Index channels, const float* means, double* s1, double* s2) {
   const Index blocks = channels / B;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (chunks * positions * B >= kParallelMin)
   for (Index k = 0; k < chunks; ++k) {
     const Index n = k / blocks, cb = k % blocks;
     const Index offset = k * positions * B;
@@ -133,7 +136,7 @@ void blocked_grad_sums(const float* dy, bool relu, const float* scales, const fl
 template <int B>
 void blocked_normalize(const float* x, float* y, Index chunks, Index blocks, Index positions, const float* scale,
                        const float* shift, bool relu) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (chunks * positions * B >= kParallelMin)
   for (Index k = 0; k < chunks; ++k) {
     const float* a = scale + (k % blocks) * B;
     const float* b = shift + (k % blocks) * B;
@@ -156,7 +159,7 @@ template <int B>
 void blocked_backward_apply(const float* dy, bool relu, const float* scales, const float* shifts, const float* x,
                             float* dx, Index chunks, Index blocks, Index positions, const float* ca, const float* cb,
                             const float* ck, const float* means) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (chunks * positions * B >= kParallelMin)
   for (Index k = 0; k < chunks; ++k) {
     const Index c0 = (k % blocks) * B;
     const float* a = ca + c0;
@@ -277,7 +280,7 @@ void BatchNorm2d::prepare(const Tensor& src, Mode mode, Layout layout) {
       else
         blocked_moments<8>(x, chunks, plane, channels, shifts, s1, s2);
     } else {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (batch * channels * plane >= kParallelMin)
       for (Index p = 0; p < batch * channels; ++p)
         plane_moments(x + p * plane, plane, shifts[p % channels], s1[p], s2[p]);
     }
@@ -332,7 +335,7 @@ const Tensor& BatchNorm2d::forward(const Tensor& src, Mode mode) {
   const float* scale = scale_.data();
   const float* shift = shift_.data();
   const bool relu = activation_ == BnActivation::Relu;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (planes * plane >= kParallelMin)
   for (Index p = 0; p < planes; ++p) {
     const float a = scale[p % channels];
     const float b = shift[p % channels];
@@ -433,7 +436,7 @@ const Tensor& BatchNorm2d::backward(const Tensor& diff_dst) {
   plane_sums2_.resize(static_cast<std::size_t>(planes));
   double* s1 = plane_sums_.data();
   double* s2 = plane_sums2_.data();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (planes * plane >= kParallelMin)
   for (Index p = 0; p < planes; ++p)
     plane_grad_sums(dy + p * plane, relu, scale[p % channels], shift[p % channels], x + p * plane, plane,
                     mean[p % channels], s1[p], s2[p]);
@@ -447,7 +450,7 @@ const Tensor& BatchNorm2d::backward(const Tensor& diff_dst) {
   const float* ca = coef_a_.data();
   const float* cb = coef_b_.data();
   const float* ck = coef_k_.data();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (planes * plane >= kParallelMin)
   for (Index p = 0; p < planes; ++p) {
     const Index c = p % channels;
     const float a = ca[c], b = cb[c], k = ck[c], mu = mean[c];

@@ -15,6 +15,9 @@
 
 namespace pimqat::nn {
 
+// Passes over fewer elements than this run on one thread (a parallel region costs more).
+constexpr Index kParallelMin = Index{1} << 15;
+
 std::string ConvGeometry::str() const {
   return std::to_string(kernel) + "x" + std::to_string(kernel) + " conv " + std::to_string(in_channels) + "->" +
          std::to_string(out_channels) + ", stride " + std::to_string(stride) + ", padding " + std::to_string(padding);
@@ -157,7 +160,7 @@ void to_blocked(const Tensor& nchw, Tensor& blocked) {
   const Index plane = nchw.dim(2) * nchw.dim(3);
   const float* src = nchw.data();
   float* dst = blocked.data();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (chunks * b * plane >= kParallelMin)
   for (Index k = 0; k < chunks; ++k) {
     transpose(src + k * b * plane, plane, b, plane, dst + k * b * plane, b);
   }
@@ -171,7 +174,7 @@ void to_nchw(const Tensor& blocked, Tensor& nchw) {
   const Index plane = blocked.dim(2) * blocked.dim(3);
   const float* src = blocked.data();
   float* dst = nchw.data();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (chunks * b * plane >= kParallelMin)
   for (Index k = 0; k < chunks; ++k) {
     transpose(src + k * b * plane, b, plane, b, dst + k * b * plane, plane);
   }

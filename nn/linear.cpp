@@ -4,6 +4,9 @@
 
 namespace pimqat::nn {
 
+// Passes over fewer elements than this run on one thread (a parallel region costs more).
+constexpr Index kParallelMin = Index{1} << 15;
+
 namespace {
 void check_operands(const Tensor& src, const Tensor& weight, const char* where) {
   if (weight.rank() != 2) throw Error(std::string(where) + ": weight must be (out, in); got " + weight.shape().str());
@@ -23,7 +26,7 @@ void linear_forward(const Tensor& src, const Tensor& weight, const Tensor* bias,
   const float* w = weight.data();
   const float* b = bias ? bias->data() : nullptr;
   float* y = dst.data();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n * in * out >= kParallelMin)
   for (Index r = 0; r < n; ++r)
     for (Index o = 0; o < out; ++o) {
       float sum = 0.0f;
@@ -42,7 +45,7 @@ void linear_backward_data(const Tensor& diff_dst, const Tensor& weight, const Sh
   const float* dy = diff_dst.data();
   const float* w = weight.data();
   float* dx = diff_src.data();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n * in * out >= kParallelMin)
   for (Index r = 0; r < n; ++r) {
     float* row = dx + r * in;
     for (Index i = 0; i < in; ++i) row[i] = 0.0f;
@@ -64,7 +67,7 @@ void linear_backward_weights(const Tensor& src, const Tensor& diff_dst, Tensor& 
   const float* dy = diff_dst.data();
   const float* x = src.data();
   float* dw = diff_weight.data();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n * in * out >= kParallelMin)
   for (Index o = 0; o < out; ++o) {
     float* row = dw + o * in;
     for (Index i = 0; i < in; ++i) row[i] = 0.0f;

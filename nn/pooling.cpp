@@ -4,6 +4,9 @@
 
 namespace pimqat::nn {
 
+// Passes over fewer elements than this run on one thread (a parallel region costs more).
+constexpr Index kParallelMin = Index{1} << 15;
+
 const Tensor& GlobalAvgPool::forward(const Tensor& src, Mode mode) {
   if (src.rank() != 4 || src.dim(0) <= 0 || src.dim(2) * src.dim(3) <= 0)
     throw Error("global average pool '" + name() + "' expects a non-empty (N, C, H, W) tensor; got " + src.shape().str());
@@ -14,7 +17,7 @@ const Tensor& GlobalAvgPool::forward(const Tensor& src, Mode mode) {
   const float* x = src.data();
   float* y = dst_.data();
   const double inverse = 1.0 / static_cast<double>(plane);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (planes * plane >= kParallelMin)
   for (Index p = 0; p < planes; ++p) {
     double sum = 0.0;
     for (Index i = 0; i < plane; ++i) sum += x[p * plane + i];
@@ -35,7 +38,7 @@ const Tensor& GlobalAvgPool::backward(const Tensor& diff_dst) {
   const float inverse = static_cast<float>(1.0 / static_cast<double>(plane));
   const float* dy = diff_dst.data();
   float* dx = diff_src_.data();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (planes * plane >= kParallelMin)
   for (Index p = 0; p < planes; ++p) {
     const float g = dy[p] * inverse;
     for (Index i = 0; i < plane; ++i) dx[p * plane + i] = g;

@@ -10,6 +10,9 @@
 
 namespace pimqat::nn {
 
+// Passes over fewer elements than this run on one thread (a parallel region costs more).
+constexpr Index kParallelMin = Index{1} << 15;
+
 LayerPtr LayerFactory::make_conv(const ConvSpec& spec, RandomStream& init) {
   auto conv = std::make_unique<Conv2d>(spec.name, spec.geometry,
                                        spec.role == ConvRole::First ? InputGradient::Skip : InputGradient::Compute);
@@ -106,7 +109,7 @@ const Tensor& BasicBlock::forward(const Tensor& src, Mode mode) {
     const float* as = shortcut_bn_->scale();
     const float* bs = shortcut_bn_->shift();
     const float* ys = shortcut_y->data();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (planes * plane >= kParallelMin)
     for (Index p = 0; p < planes; ++p) {
       const Index c = p % channels;
       const float ka = a2[c], kb = b2[c] + bs[c], ksa = as[c];
@@ -118,7 +121,7 @@ const Tensor& BasicBlock::forward(const Tensor& src, Mode mode) {
     }
   } else {
     const float* x = src.data();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (planes * plane >= kParallelMin)
     for (Index p = 0; p < planes; ++p) {
       const Index c = p % channels;
       const float ka = a2[c], kb = b2[c];
@@ -168,7 +171,7 @@ const Tensor& BasicBlock::backward(const Tensor& diff_dst) {
     double* s0 = planes_[0].data();
     double* s1 = planes_[1].data();
     double* s2 = planes_[2].data();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (planes * plane >= kParallelMin)
     for (Index p = 0; p < planes; ++p) {
       const Index c = p % channels;
       const float m2 = mean2[c];
@@ -225,7 +228,7 @@ const Tensor& BasicBlock::backward(const Tensor& diff_dst) {
     float* ds = shortcut ? diff_shortcut_.data() : nullptr;
     BatchNorm2d* sbn = shortcut_bn_.get();
     const BatchNorm2d& bn2 = bn2_;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (planes * plane >= kParallelMin)
     for (Index p = 0; p < planes; ++p) {
       const Index c = p % channels;
       const float a = bn2.grad_a()[c], b = bn2.grad_b()[c], k = bn2.grad_k()[c], m = bn2.mean()[c];
@@ -256,7 +259,7 @@ const Tensor& BasicBlock::backward(const Tensor& diff_dst) {
   const float* v = diff_x2.data();
   float* w = diff_src_.data();
   const Index size = diff_src_.size();
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (size >= kParallelMin)
   for (Index i = 0; i < size; ++i) w[i] = u[i] + v[i];
   return diff_src_;
 }
@@ -288,7 +291,7 @@ inline void scatter_tile(const float* tile, Index plane, Index p0, Index len, fl
 template <int B>
 void fast_output(const float* y2, const float* x, const float* ys, const float* a2, const float* b2, const float* as,
                  const float* bs, Index chunks, Index blocks, Index plane, float* dst) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (chunks * B * plane >= kParallelMin)
   for (Index k = 0; k < chunks; ++k) {
     const Index c0 = (k % blocks) * B;
     const Index offset = k * B * plane;
@@ -318,7 +321,7 @@ template <int B>
 void fast_output_backward(const float* dout, const float* out, const float* y2, const float* ys, const float* m2,
                           const float* ms, Index chunks, Index blocks, Index plane, Index channels, float* g,
                           double* s0, double* s1, double* s2) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (chunks * B * plane >= kParallelMin)
   for (Index k = 0; k < chunks; ++k) {
     const Index n = k / blocks;
     const Index c0 = (k % blocks) * B;
@@ -364,7 +367,7 @@ void fast_bn_backward_apply(const float* g, const float* y, const BatchNorm2d& b
   const float* cb = bn.grad_b();
   const float* ck = bn.grad_k();
   const float* cm = bn.mean();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (chunks * B * plane >= kParallelMin)
   for (Index k = 0; k < chunks; ++k) {
     const Index c0 = (k % blocks) * B;
     const Index offset = k * B * plane;
@@ -379,7 +382,7 @@ void fast_bn_backward_apply(const float* g, const float* y, const BatchNorm2d& b
 // dst (NCHW) = u + v (blocked; v may be null).
 template <int B>
 void fast_sum_to_nchw(const float* u, const float* v, Index chunks, Index plane, float* dst) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (chunks * B * plane >= kParallelMin)
   for (Index k = 0; k < chunks; ++k) {
     const Index offset = k * B * plane;
     alignas(64) float tile[kTile * B];
