@@ -59,99 +59,129 @@ void pack_weights_impl(const Decomposition& d, const T* weights, Index reduction
   }
 }
 
-// How a partial sum p of column c becomes the value v that is accumulated: v = Q_int(code) with
-// integer read-out, else v = code (see the reference's exact-sum rule).
-struct ConvertIdealTable {
-  const std::int32_t* table;  // indexed by p - p_lo
-  std::int64_t p_lo;
-  std::int64_t operator()(Index, std::int64_t p, int, Index) const { return table[p - p_lo]; }
-};
-
-struct ConvertColumnTable {
+// How the partial sums p[lane] of column c become the values v that are accumulated,
+// acc[lane] += coefficient * v: v = Q_int(code) with integer read-out, else v = code (the
+// reference's exact-sum rule).
+struct ConvertTable {  // fixed ADC: one table p -> v per column (stride 0: shared by all columns)
   const std::int32_t* table;  // [column][p - p_lo]
-  std::int64_t p_lo, points;
-  std::int64_t operator()(Index column, std::int64_t p, int, Index) const { return table[column * points + p - p_lo]; }
+  std::int64_t p_lo, stride;
+  void accumulate(Index column, int, Index, Index, const std::int64_t* p, std::int64_t coefficient,
+                  std::int64_t* acc) const {
+    const std::int32_t* t = table + column * stride - p_lo;
+    for (Index l = 0; l < kPimLanes; ++l) acc[l] += coefficient * static_cast<std::int64_t>(t[p[l]]);
+  }
 };
 
-struct ConvertDirect {
+struct ConvertDirect {  // thermal noise: every conversion through AdcBank::convert
   const AdcBank* bank;
   const std::int64_t* code_value;  // code -> v
   int slices;
   Index pixels;
-  std::int64_t operator()(Index column, std::int64_t p, int s, Index pixel) const {
-    return code_value[bank->convert(column, p, conversion_index(column, s, slices, pixel, pixels))];
+  void accumulate(Index column, int s, Index pixel0, Index valid, const std::int64_t* p, std::int64_t coefficient,
+                  std::int64_t* acc) const {
+    for (Index l = 0; l < valid; ++l)
+      acc[l] += coefficient *
+                code_value[bank->convert(column, p[l], conversion_index(column, s, slices, pixel0 + l, pixels))];
   }
 };
 
-inline std::int64_t and_popcount(const std::uint64_t* a, const std::uint64_t* b, int words) {
-  std::int64_t sum = 0;
-  for (int w = 0; w < words; ++w) sum += std::popcount(a[w] & b[w]);
-  return sum;
+struct ConvertLossless {  // ideal ADC with Q(p) = p: no simulation
+  void accumulate(Index, int, Index, Index, const std::int64_t* p, std::int64_t coefficient, std::int64_t* acc) const {
+    for (Index l = 0; l < kPimLanes; ++l) acc[l] += coefficient * p[l];
+  }
+};
+
+// p[lane] += popcount(x[lane] & w) << shift, over the words of one (group, plane) pair.
+inline void and_popcount_lanes(const std::uint64_t* x, const std::uint64_t* w, int words, int shift,
+                               std::int64_t* p) {
+  for (int word = 0; word < words; ++word) {
+    const std::uint64_t wt = w[word];
+    const std::uint64_t* xs = x + word * kPimLanes;
+    for (Index l = 0; l < kPimLanes; ++l) p[l] += static_cast<std::int64_t>(std::popcount(xs[l] & wt)) << shift;
+  }
 }
 
 template <Scheme kScheme, class Convert>
 void gemm_impl(const Decomposition& d, const AdcBank& bank, const PackedActivations& x, const PackedWeights& w,
-               Index out_channels, Index image_pixels, double* pim_dst, std::int64_t* exact_dst, Convert convert) {
-  const Index pixels = x.pixels, groups = x.groups;
+               Index out_channels, Index image_pixels, double* pim_dst, std::int64_t* exact_dst,
+               const Convert& convert) {
+  constexpr Index kL = kPimLanes;
+  const Index pixels = x.pixels, groups = x.groups, blocks = x.blocks();
   const int words = x.words, a_bits = d.act_bits, w_bits = d.weight_bits;
-  const int column_slices = d.column_slices();
-  const int w_planes = w.planes;
+  const int column_slices = d.column_slices(), w_planes = w.planes;
   const bool integer_readout = bank.adc().integer_readout();
   const double delta = bank.adc().delta(), p_lo = bank.adc().p_lo();
-  const Index x_stride = x.pixel_stride(), w_stride = w.channel_stride();
-  constexpr Index kBlock = 32;
-  const Index blocks = (pixels + kBlock - 1) / kBlock;
+  // C = sum of the coefficients of one output: the same for every output.
+  std::int64_t sum_coefficient = 0;
+  if constexpr (kScheme == Scheme::BitSerial) {
+    for (int s = 0; s < a_bits; ++s)
+      for (int t = 0; t < w_bits; ++t)
+        sum_coefficient += (std::int64_t{1} << s) * (t < w_bits - 1 ? (std::int64_t{1} << t) : -(std::int64_t{1} << t));
+    sum_coefficient *= groups;
+  } else if constexpr (kScheme == Scheme::Native) {
+    sum_coefficient = groups;
+  }
+  const Index x_stride = x.block_stride(), w_stride = w.channel_stride();
 #pragma omp parallel for schedule(dynamic, 1) if (pixels * out_channels * groups * a_bits * w_bits > (Index{1} << 15))
   for (Index block = 0; block < blocks; ++block) {
-    const Index pixel_begin = block * kBlock, pixel_end = std::min(pixels, pixel_begin + kBlock);
+    alignas(64) std::int64_t acc[kL], exact[kL], p[kL], q[kL];
+    const Index pixel0 = block * kL, valid = std::min(kL, pixels - pixel0);
+    const std::uint64_t* xb = x.bits.data() + block * x_stride;
     for (Index o = 0; o < out_channels; ++o) {
       const std::uint64_t* w_channel = w.bits.data() + o * w_stride;
-      for (Index pixel = pixel_begin; pixel < pixel_end; ++pixel) {
-        const std::uint64_t* x_pixel = x.bits.data() + pixel * x_stride;
-        std::int64_t sum_v = 0, sum_coefficient = 0, exact = 0;
-        for (Index g = 0; g < groups; ++g) {
-          const std::uint64_t* xg = x_pixel + g * a_bits * words;
-          const std::uint64_t* wg = w_channel + g * w_planes * words;
-          const Index column0 = (g * out_channels + o) * column_slices;
-          if constexpr (kScheme == Scheme::BitSerial) {
-            for (int s = 0; s < a_bits; ++s) {
-              for (int t = 0; t < w_bits; ++t) {
-                const std::int64_t p = and_popcount(xg + s * words, wg + t * words, words);
-                const std::int64_t c_t = t < w_bits - 1 ? (std::int64_t{1} << t) : -(std::int64_t{1} << t);
-                const std::int64_t coefficient = (std::int64_t{1} << s) * c_t;
-                sum_v += coefficient * convert(column0 + t, p, s, pixel);
-                sum_coefficient += coefficient;
-                exact += coefficient * p;
-              }
+      std::fill(acc, acc + kL, 0);
+      std::fill(exact, exact + kL, 0);
+      for (Index g = 0; g < groups; ++g) {
+        const std::uint64_t* xg = xb + g * a_bits * words * kL;
+        const std::uint64_t* wg = w_channel + g * w_planes * words;
+        const Index column0 = (g * out_channels + o) * column_slices;
+        if constexpr (kScheme == Scheme::BitSerial) {
+          for (int s = 0; s < a_bits; ++s) {
+            for (int t = 0; t < w_bits; ++t) {
+              std::fill(p, p + kL, 0);
+              and_popcount_lanes(xg + s * words * kL, wg + t * words, words, 0, p);
+              const std::int64_t c_t = t < w_bits - 1 ? (std::int64_t{1} << t) : -(std::int64_t{1} << t);
+              const std::int64_t coefficient = (std::int64_t{1} << s) * c_t;
+              convert.accumulate(column0 + t, s, pixel0, valid, p, coefficient, acc);
+              for (Index l = 0; l < kL; ++l) exact[l] += coefficient * p[l];
             }
-          } else if constexpr (kScheme == Scheme::Differential) {
-            for (int s = 0; s < a_bits; ++s) {
-              std::int64_t p_plus = 0, p_minus = 0;
-              for (int u = 0; u < w_bits; ++u) {
-                p_plus += and_popcount(xg + s * words, wg + u * words, words) << u;
-                p_minus += and_popcount(xg + s * words, wg + (w_bits + u) * words, words) << u;
-              }
-              const std::int64_t weight = std::int64_t{1} << s;
-              sum_v += weight * convert(column0, p_plus, s, pixel) - weight * convert(column0 + 1, p_minus, s, pixel);
-              exact += weight * (p_plus - p_minus);
-            }
-          } else {
-            std::int64_t p = 0;
-            for (int s = 0; s < a_bits; ++s)
-              for (int t = 0; t < w_bits; ++t) {
-                const std::int64_t c_t = t < w_bits - 1 ? (std::int64_t{1} << t) : -(std::int64_t{1} << t);
-                p += ((std::int64_t{1} << s) * c_t) * and_popcount(xg + s * words, wg + t * words, words);
-              }
-            sum_v += convert(column0, p, 0, pixel);
-            sum_coefficient += 1;
-            exact += p;
           }
+        } else if constexpr (kScheme == Scheme::Differential) {
+          for (int s = 0; s < a_bits; ++s) {
+            std::fill(p, p + kL, 0);
+            std::fill(q, q + kL, 0);
+            for (int u = 0; u < w_bits; ++u) {
+              and_popcount_lanes(xg + s * words * kL, wg + u * words, words, u, p);
+              and_popcount_lanes(xg + s * words * kL, wg + (w_bits + u) * words, words, u, q);
+            }
+            const std::int64_t weight = std::int64_t{1} << s;
+            convert.accumulate(column0, s, pixel0, valid, p, weight, acc);
+            convert.accumulate(column0 + 1, s, pixel0, valid, q, -weight, acc);
+            for (Index l = 0; l < kL; ++l) exact[l] += weight * (p[l] - q[l]);
+          }
+        } else {
+          std::fill(p, p + kL, 0);
+          for (int s = 0; s < a_bits; ++s) {
+            for (int t = 0; t < w_bits; ++t) {
+              std::fill(q, q + kL, 0);
+              and_popcount_lanes(xg + s * words * kL, wg + t * words, words, 0, q);
+              const std::int64_t c_t = t < w_bits - 1 ? (std::int64_t{1} << t) : -(std::int64_t{1} << t);
+              const std::int64_t coefficient = (std::int64_t{1} << s) * c_t;
+              for (Index l = 0; l < kL; ++l) p[l] += coefficient * q[l];
+            }
+          }
+          convert.accumulate(column0, 0, pixel0, valid, p, 1, acc);
+          for (Index l = 0; l < kL; ++l) exact[l] += p[l];
         }
+      }
+      for (Index l = 0; l < valid; ++l) {
+        const Index pixel = pixel0 + l;
         const Index at = (pixel / image_pixels) * out_channels * image_pixels + o * image_pixels + pixel % image_pixels;
         if (pim_dst)
-          pim_dst[at] = integer_readout ? static_cast<double>(sum_v)
-                                        : std::fma(delta, static_cast<double>(sum_v), p_lo * static_cast<double>(sum_coefficient));
-        if (exact_dst) exact_dst[at] = exact;
+          pim_dst[at] = integer_readout
+                            ? static_cast<double>(acc[l])
+                            : std::fma(delta, static_cast<double>(acc[l]), p_lo * static_cast<double>(sum_coefficient));
+        if (exact_dst) exact_dst[at] = exact[l];
       }
     }
   }
@@ -161,6 +191,10 @@ template <Scheme kScheme>
 void dispatch_convert(const Decomposition& d, const AdcBank& bank, const PackedActivations& x, const PackedWeights& w,
                       Index reduction, Index out_channels, Index image_pixels, double* pim_dst, std::int64_t* exact_dst) {
   const Adc& adc = bank.adc();
+  if (bank.ideal() && adc.lossless()) {
+    gemm_impl<kScheme>(d, bank, x, w, out_channels, image_pixels, pim_dst, exact_dst, ConvertLossless{});
+    return;
+  }
   const auto p_lo = static_cast<std::int64_t>(d.p_lo()), p_hi = static_cast<std::int64_t>(d.p_hi());
   const std::int64_t points = p_hi - p_lo + 1;
   std::vector<std::int64_t> code_value(static_cast<std::size_t>(adc.max_code()) + 1);
@@ -172,7 +206,7 @@ void dispatch_convert(const Decomposition& d, const AdcBank& bank, const PackedA
     for (std::int64_t p = p_lo; p <= p_hi; ++p)
       table[static_cast<std::size_t>(p - p_lo)] =
           static_cast<std::int32_t>(code_value[static_cast<std::size_t>(adc.code(bank.level(0, p)))]);
-    gemm_impl<kScheme>(d, bank, x, w, out_channels, image_pixels, pim_dst, exact_dst, ConvertIdealTable{table.data(), p_lo});
+    gemm_impl<kScheme>(d, bank, x, w, out_channels, image_pixels, pim_dst, exact_dst, ConvertTable{table.data(), p_lo, 0});
     return;
   }
   const Index columns = d.columns(reduction, out_channels);
@@ -185,7 +219,7 @@ void dispatch_convert(const Decomposition& d, const AdcBank& bank, const PackedA
         table[static_cast<std::size_t>(c * points + p - p_lo)] =
             static_cast<std::int32_t>(code_value[static_cast<std::size_t>(adc.code(bank.level(c, p)))]);
     gemm_impl<kScheme>(d, bank, x, w, out_channels, image_pixels, pim_dst, exact_dst,
-                       ConvertColumnTable{table.data(), p_lo, points});
+                       ConvertTable{table.data(), p_lo, points});
     return;
   }
   gemm_impl<kScheme>(d, bank, x, w, out_channels, image_pixels, pim_dst, exact_dst,
@@ -201,7 +235,7 @@ void pack_activations(const Decomposition& d, const std::int32_t* src, Index red
   out.groups = d.groups(reduction);
   out.planes = d.act_bits;
   out.words = words_per_group(d);
-  out.bits.assign(static_cast<std::size_t>(pixels * out.pixel_stride()), 0);
+  out.bits.assign(static_cast<std::size_t>(out.blocks() * out.block_stride()), 0);
   const Index n = d.rows;
   for (Index i = 0; i < reduction; ++i) {
     const Index g = i / n, r = i % n;
@@ -209,9 +243,10 @@ void pack_activations(const Decomposition& d, const std::int32_t* src, Index red
       const std::int32_t v = src[i * pixels + pixel];
       if (v < 0 || v > d.max_activation())
         bad_activation(d, "X[" + std::to_string(i) + "][" + std::to_string(pixel) + "]", v);
-      std::uint64_t* group = out.bits.data() + pixel * out.pixel_stride() + g * out.planes * out.words;
+      const Index block = pixel / kPimLanes, lane = pixel % kPimLanes;
+      std::uint64_t* group = out.bits.data() + block * out.block_stride() + g * out.planes * out.words * kPimLanes;
       for (int s = 0; s < d.act_bits; ++s)
-        if ((v >> s) & 1) set_bit(group + s * out.words, r);
+        if ((v >> s) & 1) group[(s * out.words + (r >> 6)) * kPimLanes + lane] |= std::uint64_t{1} << (r & 63);
     }
   }
 }
@@ -225,41 +260,74 @@ void pack_activations(const Decomposition& d, const Im2colGeometry& geometry, co
   out.groups = d.groups(reduction);
   out.planes = d.act_bits;
   out.words = words_per_group(d);
-  out.bits.assign(static_cast<std::size_t>(pixels * out.pixel_stride()), 0);
-  const Index oh_count = geometry.out_height(), ow_count = geometry.out_width();
-  const Index n_rows = d.rows;
+  out.bits.assign(static_cast<std::size_t>(out.blocks() * out.block_stride()), 0);
+
+  // 1. Validate and convert to bytes in a zero-padded copy (no bounds checks in the gather below).
+  const Index pad = geometry.padding;
+  const Index hp = geometry.height + 2 * pad, wp = geometry.width + 2 * pad, padded_plane = hp * wp;
+  const Index planes = geometry.batch * geometry.channels;
+  const Index plane_size = geometry.height * geometry.width;
+  std::vector<std::uint8_t> padded(static_cast<std::size_t>(planes * padded_plane), 0);
   const auto max_value = static_cast<float>(d.max_activation());
   Index first_bad = -1;
-#pragma omp parallel for schedule(static) if (pixels * reduction > (Index{1} << 16))
-  for (Index pixel = 0; pixel < pixels; ++pixel) {
-    const Index ow = pixel % ow_count, oh = (pixel / ow_count) % oh_count, n = pixel / (ow_count * oh_count);
-    std::uint64_t* words = out.bits.data() + pixel * out.pixel_stride();
-    for (Index c = 0; c < geometry.channels; ++c) {
-      const float* plane = integers + (n * geometry.channels + c) * geometry.height * geometry.width;
-      for (int kh = 0; kh < geometry.kernel_h; ++kh) {
-        const Index h = oh * geometry.stride - geometry.padding + kh;
-        if (h < 0 || h >= geometry.height) continue;
-        for (int kw = 0; kw < geometry.kernel_w; ++kw) {
-          const Index wi = ow * geometry.stride - geometry.padding + kw;
-          if (wi < 0 || wi >= geometry.width) continue;
-          const float v = plane[h * geometry.width + wi];
-          if (!(v >= 0.0f && v <= max_value) || v != std::floor(v)) {
+#pragma omp parallel for schedule(static) if (planes * plane_size > (Index{1} << 16))
+  for (Index plane = 0; plane < planes; ++plane) {
+    const float* src = integers + plane * plane_size;
+    std::uint8_t* dst = padded.data() + plane * padded_plane + pad * wp + pad;
+    bool bad = false;
+    for (Index h = 0; h < geometry.height; ++h)
+      for (Index w = 0; w < geometry.width; ++w) {
+        const float v = src[h * geometry.width + w];
+        const bool ok = v >= 0.0f && v <= max_value && v == std::floor(v);
+        bad |= !ok;
+        dst[h * wp + w] = static_cast<std::uint8_t>(ok ? v : 0.0f);
+      }
+    if (bad) {
+      for (Index i = 0; i < plane_size; ++i) {
+        const float v = src[i];
+        if (!(v >= 0.0f && v <= max_value && v == std::floor(v))) {
 #pragma omp critical(pimqat_pack_error)
-            if (first_bad < 0 || (n * geometry.channels + c) * geometry.height * geometry.width + h * geometry.width + wi < first_bad)
-              first_bad = (n * geometry.channels + c) * geometry.height * geometry.width + h * geometry.width + wi;
-            continue;
-          }
-          const auto value = static_cast<std::int32_t>(v);
-          const Index i = (c * geometry.kernel_h + kh) * geometry.kernel_w + kw;
-          std::uint64_t* group = words + (i / n_rows) * out.planes * out.words;
-          const Index r = i % n_rows;
-          for (int s = 0; s < d.act_bits; ++s)
-            if ((value >> s) & 1) set_bit(group + s * out.words, r);
+          if (first_bad < 0 || plane * plane_size + i < first_bad) first_bad = plane * plane_size + i;
+          break;
         }
       }
     }
   }
   if (first_bad >= 0) bad_activation(d, "at flat NCHW index " + std::to_string(first_bad), integers[first_bad]);
+
+  // 2. Gather kPimLanes pixels per (c, kh, kw) and spread the bits over the planes.
+  const Index oh_count = geometry.out_height(), ow_count = geometry.out_width();
+  const Index n_rows = d.rows, blocks = out.blocks();
+#pragma omp parallel for schedule(static) if (pixels * reduction > (Index{1} << 16))
+  for (Index block = 0; block < blocks; ++block) {
+    Index base[kPimLanes];
+    std::uint8_t live[kPimLanes];
+    for (Index l = 0; l < kPimLanes; ++l) {
+      const Index pixel = block * kPimLanes + l;
+      live[l] = pixel < pixels ? 0xFF : 0x00;
+      const Index q = pixel < pixels ? pixel : 0;
+      const Index ow = q % ow_count, oh = (q / ow_count) % oh_count, n = q / (ow_count * oh_count);
+      base[l] = n * geometry.channels * padded_plane + oh * geometry.stride * wp + ow * geometry.stride;
+    }
+    std::uint64_t* words = out.bits.data() + block * out.block_stride();
+    std::uint8_t values[kPimLanes];
+    for (Index c = 0; c < geometry.channels; ++c) {
+      for (int kh = 0; kh < geometry.kernel_h; ++kh) {
+        for (int kw = 0; kw < geometry.kernel_w; ++kw) {
+          const Index i = (c * geometry.kernel_h + kh) * geometry.kernel_w + kw;
+          const std::uint8_t* at = padded.data() + c * padded_plane + kh * wp + kw;
+          for (Index l = 0; l < kPimLanes; ++l) values[l] = at[base[l]] & live[l];
+          const Index g = i / n_rows, r = i % n_rows;
+          std::uint64_t* group = words + (g * out.planes * out.words + (r >> 6)) * kPimLanes;
+          const int bit = static_cast<int>(r & 63);
+          for (int s = 0; s < d.act_bits; ++s) {
+            std::uint64_t* plane = group + s * out.words * kPimLanes;
+            for (Index l = 0; l < kPimLanes; ++l) plane[l] |= static_cast<std::uint64_t>((values[l] >> s) & 1) << bit;
+          }
+        }
+      }
+    }
+  }
 }
 
 void pack_weights(const Decomposition& d, const std::int32_t* weights, Index reduction, Index out_channels,

@@ -5,14 +5,19 @@
 // noise included (tests/pim/packed.cpp).
 //
 // Layout (W = ceil(N / 64) words per row group; row i of the reduction is row r = i - g N of
-// group g = i / N, stored in word r / 64, bit r % 64; rows past K are 0):
-//   activations  x_bits[pixel][g][s][word]    s = 0 .. b_a-1: bit s of X (every scheme)
+// group g = i / N, stored in word r / 64, bit r % 64; rows past K are 0). Pixels are processed in
+// lanes of kPimLanes: pixel = block * kPimLanes + lane (pixels past P are all-zero padding).
+//   activations  x_bits[block][g][s][word][lane]  s = 0 .. b_a-1: bit s of X (every scheme)
 //   weights      w_bits[o][g][plane][word]    bit-serial, native: plane t = bit t of W's b_w-bit
 //                two's complement; differential: planes 0 .. b_w-1 = bits of W+ = max(W, 0),
 //                planes b_w .. 2 b_w-1 = bits of W- = max(-W, 0).
 // Partial sums: bit-serial p_gst = sum_w popcount(x_s & w_t); differential
 //   p+-_gs = sum_u 2^u popcount(x_s & W+-_u); native p_g = sum_s sum_t 2^s c_t popcount(x_s & w_t).
-// All sums are exact integers; the output follows the reference's exact-sum rule.
+// The lane loops (AND + popcount of kPimLanes words against one broadcast weight word, the ADC
+// table lookup, shift-and-add) are written for the compiler's vectorizer (VPOPCNTQ on AVX-512).
+// All sums are exact integers; the output follows the reference's exact-sum rule. Where the
+// ADC is fixed (no thermal noise) it is a table p -> value per column (or one for ideal columns);
+// with noise every conversion goes through AdcBank::convert with the reference's numbering.
 #include <cstdint>
 #include <vector>
 
@@ -23,13 +28,16 @@
 
 namespace pimqat::pim {
 
+inline constexpr Index kPimLanes = 32;
+
 struct PackedActivations {
   Index pixels = 0;
   Index groups = 0;
   int planes = 0;
   int words = 0;
   std::vector<std::uint64_t> bits;
-  Index pixel_stride() const { return groups * planes * words; }
+  Index blocks() const { return (pixels + kPimLanes - 1) / kPimLanes; }
+  Index block_stride() const { return groups * planes * words * kPimLanes; }
 };
 
 struct PackedWeights {
