@@ -8,13 +8,13 @@
 namespace pimqat {
 
 Progress::Progress(std::string label, std::int64_t total, std::FILE* out, std::string unit,
-                   double plain_interval_seconds)
+                   double plain_interval_seconds, ProgressStyle style)
     : label_(std::move(label)),
       total_(total),
       out_(out),
       unit_(std::move(unit)),
       plain_interval_(plain_interval_seconds),
-      tty_(out && isatty(fileno(out))),
+      tty_(style == ProgressStyle::Auto && out && isatty(fileno(out))),
       start_(std::chrono::steady_clock::now()),
       last_print_(start_) {}
 

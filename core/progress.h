@@ -10,10 +10,14 @@
 
 namespace pimqat {
 
+// Auto: a redrawn bar when `out` is a terminal, plain lines otherwise. Plain: always plain lines
+// (for work that runs beside another display, e.g. a training task inside a sweep).
+enum class ProgressStyle { Auto, Plain };
+
 class Progress {
  public:
   Progress(std::string label, std::int64_t total, std::FILE* out, std::string unit = "it",
-           double plain_interval_seconds = 30.0);
+           double plain_interval_seconds = 30.0, ProgressStyle style = ProgressStyle::Auto);
   ~Progress();
 
   // `done` items finished so far; `extra` is appended (e.g. "loss 0.412").

@@ -53,7 +53,8 @@ Trainer::Trainer(Layer& model, const TrainConfig& config, const Dataset& train, 
       optimizer_(parameters_, config.momentum, config.nesterov, config.weight_decay) {}
 
 bool Trainer::run(int first_epoch, const std::function<void(const EpochStats&)>& on_epoch,
-                  const std::atomic<bool>* stop, std::FILE* progress) {
+                  const std::atomic<bool>* stop, std::FILE* progress, ProgressStyle style,
+                  const std::string& label) {
   const Index n = train_.size();
   const Index batch_size = config_.batch_size;
   // A last batch of one sample cannot be batch-normalized; it is dropped (documented in docs/training.md).
@@ -74,7 +75,8 @@ bool Trainer::run(int first_epoch, const std::function<void(const EpochStats&)>&
     shuffle_indices(order.data(), static_cast<std::uint32_t>(n), order_stream);
     const RngKey augment_key = key_.with(Purpose::Augmentation, static_cast<std::uint64_t>(epoch));
 
-    Progress bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(config_.epochs), n, progress, "img");
+    Progress bar(label + "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(config_.epochs), n, progress,
+                 "img", 30.0, style);
     double loss_sum = 0;
     Index correct = 0, seen = 0;
     double lr = config_.lr;

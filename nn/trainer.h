@@ -12,6 +12,7 @@
 
 #include "core/augment.h"
 #include "core/dataset.h"
+#include "core/progress.h"
 #include "core/rng.h"
 #include "nn/config.h"
 #include "nn/history.h"
@@ -41,7 +42,8 @@ class Trainer {
   // interrupted epoch is discarded and is redone on resume), true when all epochs ran.
   // `progress` (may be null) receives a progress display per epoch.
   bool run(int first_epoch, const std::function<void(const EpochStats&)>& on_epoch,
-           const std::atomic<bool>* stop, std::FILE* progress);
+           const std::atomic<bool>* stop, std::FILE* progress, ProgressStyle style = ProgressStyle::Auto,
+           const std::string& label = "");
 
  private:
   Layer& model_;

@@ -10,6 +10,10 @@ TaskResult run_train_task(const TaskSpec& spec, const TaskContext& ctx) {
   TrainOptions options;
   options.stop = ctx.stop;
   options.task = task_id_hash(spec.id);
+  // Plain progress lines (every 30 s and per epoch) beside the coordinator's own display.
+  options.progress = stderr;
+  options.progress_style = ProgressStyle::Plain;
+  options.progress_label = "train " + spec.id.substr(0, 8) + " ";
   const TrainOutcome outcome = train_experiment(spec.config, ctx.checkpoint_dir(spec.id), options);
   TaskResult result;
   result.id = spec.id;

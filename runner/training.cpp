@@ -96,7 +96,7 @@ TrainOutcome train_experiment(const ExperimentConfig& config, const std::string&
         outcome.history = info.history;
         outcome.epochs_done = info.epochs_done;
       },
-      options.stop, options.progress);
+      options.stop, options.progress, options.progress_style, options.progress_label);
   outcome.finished = finished;
   return outcome;
 }

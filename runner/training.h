@@ -22,6 +22,8 @@ namespace pimqat::runner {
 struct TrainOptions {
   const std::atomic<bool>* stop = nullptr;  // set asynchronously to stop at the next batch
   std::FILE* progress = nullptr;            // progress display (null: none)
+  ProgressStyle progress_style = ProgressStyle::Auto;
+  std::string progress_label;               // prefix of progress lines, e.g. "train 3f2a9c01: "
   std::uint64_t task = 0;                   // task identity hash keying the RNG (0 for `pimqat train`)
 };
 
