@@ -106,6 +106,10 @@ void check_blockable(const Tensor& t, const char* what) {
 
 namespace {
 #if defined(__AVX512F__)
+// GCC 12's AVX-512 headers trip -Wuninitialized on _mm512_undefined_ps (GCC bug 105593).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 // 16 x 16 transpose in registers: unpack ps, unpack pd, then two 128-bit lane shuffles.
 inline void transpose16x16(const float* src, Index src_stride, float* dst, Index dst_stride) {
   __m512 r[16], t[16];
@@ -134,6 +138,7 @@ inline void transpose16x16(const float* src, Index src_stride, float* dst, Index
     _mm512_storeu_ps(dst + (12 + q) * dst_stride, _mm512_shuffle_f32x4(v1, v3, 0xDD));
   }
 }
+#pragma GCC diagnostic pop
 #endif
 }  // namespace
 
@@ -567,15 +572,34 @@ Conv2d::Conv2d(std::string name, ConvGeometry g, InputGradient input_gradient)
 const Tensor& Conv2d::forward(const Tensor& src, Mode mode) {
   engine_.forward(src, weight_.value, dst_);
   src_ = mode == Mode::Train ? &src : nullptr;
+  layout_ = Layout::Nchw;
   return dst_;
 }
 
 const Tensor& Conv2d::backward(const Tensor& diff_dst) {
+  if (layout_ != Layout::Nchw) throw Error("layer '" + name() + "': backward() after forward_blocked(); use backward_blocked()");
+  return backward_any_layout(diff_dst);
+}
+
+const Tensor& Conv2d::backward_any_layout(const Tensor& diff_dst) {
   if (!src_) throw Error("layer '" + name() + "': backward() needs a forward() in Mode::Train first");
   if (input_gradient_ == InputGradient::Compute) engine_.backward_data(diff_dst, weight_.value, diff_src_);
   engine_.backward_weights(*src_, diff_dst, weight_.grad);
   if (input_gradient_ == InputGradient::Skip) diff_src_.resize(Shape{});
   return diff_src_;
+}
+
+// The engine remembers the layout of the latest forward; backward follows it.
+const Tensor& Conv2d::forward_blocked(const Tensor& src, Mode mode) {
+  engine_.forward(src, weight_.value, dst_, Layout::Blocked);
+  src_ = mode == Mode::Train ? &src : nullptr;
+  layout_ = Layout::Blocked;
+  return dst_;
+}
+
+const Tensor& Conv2d::backward_blocked(const Tensor& diff_dst) {
+  if (layout_ != Layout::Blocked) throw Error("layer '" + name() + "': backward_blocked() needs a forward_blocked() first");
+  return backward_any_layout(diff_dst);
 }
 
 }  // namespace pimqat::nn

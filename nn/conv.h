@@ -98,18 +98,38 @@ class ConvEngine {
   std::unique_ptr<Impl> impl_;
 };
 
+// Optional capability of a convolution layer: running on activations in the blocked layout.
+// BasicBlock (nn/resnet.h) keeps activations blocked between its convolutions when all of them
+// offer it and supports_blocked() holds, which skips the layout conversions at every engine edge.
+// The contract mirrors Layer's: forward_blocked(src, mode) returns an owned dst in the blocked
+// layout (src must stay alive and unchanged until backward); backward_blocked(diff_dst) takes
+// dL/ddst in the blocked layout, returns dL/dsrc in the blocked layout (empty when the layer skips
+// the input gradient) and overwrites the parameter gradients. A quantized convolution offers it by
+// quantizing its (layout-agnostic, element-wise) activations as usual and calling its ConvEngine
+// with Layout::Blocked.
+class BlockedConv {
+ public:
+  virtual ~BlockedConv() = default;
+  virtual bool supports_blocked() const = 0;
+  virtual const Tensor& forward_blocked(const Tensor& src, Mode mode) = 0;
+  virtual const Tensor& backward_blocked(const Tensor& diff_dst) = 0;
+};
+
 // Whether a layer computes dL/dsrc in backward. The first convolution of a network may skip it
 // (nothing upstream needs the gradient of the image); its backward() then returns an empty tensor.
 enum class InputGradient { Compute, Skip };
 
 // FP32 convolution layer without bias (batch norm follows every convolution in the ResNets).
 // Parameter "<name>.weight" of shape (C_out, C_in, k, k), zero until initialized (nn/init.h).
-class Conv2d : public Layer {
+class Conv2d : public Layer, public BlockedConv {
  public:
   Conv2d(std::string name, ConvGeometry g, InputGradient input_gradient = InputGradient::Compute);
 
   const Tensor& forward(const Tensor& src, Mode mode) override;
   const Tensor& backward(const Tensor& diff_dst) override;
+  bool supports_blocked() const override { return engine_.supports_blocked(); }
+  const Tensor& forward_blocked(const Tensor& src, Mode mode) override;
+  const Tensor& backward_blocked(const Tensor& diff_dst) override;
   void collect_parameters(std::vector<Parameter*>& out) override { out.push_back(&weight_); }
 
   Parameter& weight() { return weight_; }
@@ -118,12 +138,14 @@ class Conv2d : public Layer {
   InputGradient input_gradient() const { return input_gradient_; }
 
  private:
+  const Tensor& backward_any_layout(const Tensor& diff_dst);
   ConvEngine engine_;
   Parameter weight_;
   InputGradient input_gradient_;
   Tensor dst_;
   Tensor diff_src_;
   const Tensor* src_ = nullptr;  // the src of the latest Train-mode forward
+  Layout layout_ = Layout::Nchw;  // the latest forward's
 };
 
 }  // namespace pimqat::nn

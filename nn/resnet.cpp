@@ -37,11 +37,11 @@ BasicBlock::BasicBlock(std::string name, Index out_channels, LayerPtr conv1, Lay
       shortcut_conv_(std::move(shortcut_conv)) {
   if (!conv1_ || !conv2_) throw Error("basic block '" + this->name() + "' needs two convolutions");
   if (shortcut_conv_) shortcut_bn_ = std::make_unique<BatchNorm2d>(this->name() + ".shortcut.bn", out_channels);
-  fast_conv1_ = dynamic_cast<Conv2d*>(conv1_.get());
-  fast_conv2_ = dynamic_cast<Conv2d*>(conv2_.get());
-  fast_shortcut_ = dynamic_cast<Conv2d*>(shortcut_conv_.get());
-  fast_ = fast_conv1_ && fast_conv2_ && (!shortcut_conv_ || fast_shortcut_) && fast_conv1_->engine().supports_blocked() &&
-          fast_conv2_->engine().supports_blocked() && (!fast_shortcut_ || fast_shortcut_->engine().supports_blocked()) &&
+  fast_conv1_ = dynamic_cast<BlockedConv*>(conv1_.get());
+  fast_conv2_ = dynamic_cast<BlockedConv*>(conv2_.get());
+  fast_shortcut_ = dynamic_cast<BlockedConv*>(shortcut_conv_.get());
+  fast_ = fast_conv1_ && fast_conv2_ && (!shortcut_conv_ || fast_shortcut_) && fast_conv1_->supports_blocked() &&
+          fast_conv2_->supports_blocked() && (!fast_shortcut_ || fast_shortcut_->supports_blocked()) &&
           out_channels % channel_block() == 0;
 }
 
@@ -403,7 +403,7 @@ void fast_sum_to_nchw(const float* u, const float* v, Index chunks, Index plane,
 // Gradient buffers of a block's backward, shared by every block of a thread (they live only
 // inside one backward call).
 struct FastScratch {
-  Tensor g, dy2, dshortcut, dh1, dy1, dx;
+  Tensor g, dy2, dshortcut, dy1;
 };
 FastScratch& fast_scratch() {
   static thread_local FastScratch s;
@@ -413,49 +413,53 @@ FastScratch& fast_scratch() {
 }  // namespace
 
 const Tensor& BasicBlock::forward_fast(const Tensor& src, Mode mode) {
-  Conv2d& c1 = *fast_conv1_;
-  Conv2d& c2 = *fast_conv2_;
-  if (src.rank() != 4 || src.dim(1) != c1.geometry().in_channels)
-    throw Error("basic block '" + name() + "' expects an (N, " + std::to_string(c1.geometry().in_channels) +
-                ", H, W) input; got " + src.shape().str());
+  if (src.rank() != 4 || src.dim(1) % channel_block() != 0)
+    throw Error("basic block '" + name() + "' expects an (N, C, H, W) input; got " + src.shape().str());
   to_blocked(src, x_blocked_);
-  c1.engine().forward(x_blocked_, c1.weight().value, y1_blocked_, Layout::Blocked);
-  bn1_.forward_blocked(y1_blocked_, mode, h1_blocked_);
-  c2.engine().forward(h1_blocked_, c2.weight().value, y2_blocked_, Layout::Blocked);
-  bn2_.prepare(y2_blocked_, mode, Layout::Blocked);
+  const Tensor& y1 = fast_conv1_->forward_blocked(x_blocked_, mode);
+  bn1_.forward_blocked(y1, mode, h1_blocked_);
+  const Tensor& y2 = fast_conv2_->forward_blocked(h1_blocked_, mode);
+  bn2_.prepare(y2, mode, Layout::Blocked);
+  const Tensor* ys = nullptr;
   if (fast_shortcut_) {
-    fast_shortcut_->engine().forward(x_blocked_, fast_shortcut_->weight().value, shortcut_blocked_, Layout::Blocked);
-    shortcut_bn_->prepare(shortcut_blocked_, mode, Layout::Blocked);
-  } else if (!(src.shape() == y2_blocked_.shape())) {
+    ys = &fast_shortcut_->forward_blocked(x_blocked_, mode);
+    shortcut_bn_->prepare(*ys, mode, Layout::Blocked);
+    if (!(ys->shape() == y2.shape()))
+      throw Error("basic block '" + name() + "': shortcut output " + ys->shape().str() +
+                  " does not match the residual branch " + y2.shape().str());
+  } else if (!(src.shape() == y2.shape())) {
     throw Error("basic block '" + name() + "': identity shortcut needs the input shape " + src.shape().str() +
-                " to equal the residual branch's " + y2_blocked_.shape().str() + " (use a shortcut conv)");
+                " to equal the residual branch's " + y2.shape().str() + " (use a shortcut conv)");
   }
-  const Shape& shape = y2_blocked_.shape();
+  const Shape& shape = y2.shape();
   dst_.resize(shape);
   const Index block = channel_block();
   const Index blocks = shape[1] / block;
   const Index chunks = shape[0] * blocks;
   const Index plane = shape[2] * shape[3];
-  const float* ys = fast_shortcut_ ? shortcut_blocked_.data() : nullptr;
-  const float* as = fast_shortcut_ ? shortcut_bn_->scale() : nullptr;
-  const float* bs = fast_shortcut_ ? shortcut_bn_->shift() : nullptr;
+  const float* ysd = ys ? ys->data() : nullptr;
+  const float* as = ys ? shortcut_bn_->scale() : nullptr;
+  const float* bs = ys ? shortcut_bn_->shift() : nullptr;
   if (block == 16)
-    fast_output<16>(y2_blocked_.data(), x_blocked_.data(), ys, bn2_.scale(), bn2_.shift(), as, bs, chunks, blocks, plane,
+    fast_output<16>(y2.data(), x_blocked_.data(), ysd, bn2_.scale(), bn2_.shift(), as, bs, chunks, blocks, plane,
                     dst_.data());
   else
-    fast_output<8>(y2_blocked_.data(), x_blocked_.data(), ys, bn2_.scale(), bn2_.shift(), as, bs, chunks, blocks, plane,
+    fast_output<8>(y2.data(), x_blocked_.data(), ysd, bn2_.scale(), bn2_.shift(), as, bs, chunks, blocks, plane,
                    dst_.data());
-  src_ = mode == Mode::Train ? &src : nullptr;
+  const bool train = mode == Mode::Train;
+  src_ = train ? &src : nullptr;
+  y1_blocked_ = train ? &y1 : nullptr;
+  y2_blocked_ = train ? &y2 : nullptr;
+  shortcut_blocked_ = train ? ys : nullptr;
   return dst_;
 }
 
 const Tensor& BasicBlock::backward_fast(const Tensor& diff_dst) {
-  if (!src_) throw Error("basic block '" + name() + "': backward() needs a forward() in Mode::Train first");
+  if (!src_ || !y1_blocked_ || !y2_blocked_)
+    throw Error("basic block '" + name() + "': backward() needs a forward() in Mode::Train first");
   if (!(diff_dst.shape() == dst_.shape()))
     throw Error("basic block '" + name() + "': diff_dst has shape " + diff_dst.shape().str() + ", forward's output was " +
                 dst_.shape().str());
-  Conv2d& c1 = *fast_conv1_;
-  Conv2d& c2 = *fast_conv2_;
   FastScratch& s = fast_scratch();
   const Shape& shape = dst_.shape();
   const Index block = channel_block();
@@ -467,14 +471,15 @@ const Tensor& BasicBlock::backward_fast(const Tensor& diff_dst) {
   const bool shortcut = fast_shortcut_ != nullptr;
   for (auto& p : planes_) p.resize(static_cast<std::size_t>(batch * channels));
 
+  // g = dL/d(sum) (blocked) and the sums both BN backward passes need.
   s.g.resize(shape);
-  const float* ys = shortcut ? shortcut_blocked_.data() : nullptr;
+  const float* ys = shortcut ? shortcut_blocked_->data() : nullptr;
   const float* ms = shortcut ? shortcut_bn_->mean() : nullptr;
   if (block == 16)
-    fast_output_backward<16>(diff_dst.data(), dst_.data(), y2_blocked_.data(), ys, bn2_.mean(), ms, chunks, blocks,
+    fast_output_backward<16>(diff_dst.data(), dst_.data(), y2_blocked_->data(), ys, bn2_.mean(), ms, chunks, blocks,
                              plane, channels, s.g.data(), planes_[0].data(), planes_[1].data(), planes_[2].data());
   else
-    fast_output_backward<8>(diff_dst.data(), dst_.data(), y2_blocked_.data(), ys, bn2_.mean(), ms, chunks, blocks,
+    fast_output_backward<8>(diff_dst.data(), dst_.data(), y2_blocked_->data(), ys, bn2_.mean(), ms, chunks, blocks,
                             plane, channels, s.g.data(), planes_[0].data(), planes_[1].data(), planes_[2].data());
   std::vector<double> sum_g(static_cast<std::size_t>(channels)), sum_2(static_cast<std::size_t>(channels)),
       sum_s(static_cast<std::size_t>(channels));
@@ -483,31 +488,28 @@ const Tensor& BasicBlock::backward_fast(const Tensor& diff_dst) {
   bn2_.finish_backward(sum_g.data(), sum_2.data());
   s.dy2.resize(shape);
   auto apply = block == 16 ? fast_bn_backward_apply<16> : fast_bn_backward_apply<8>;
-  apply(s.g.data(), y2_blocked_.data(), bn2_, chunks, blocks, plane, s.dy2.data());
+  apply(s.g.data(), y2_blocked_->data(), bn2_, chunks, blocks, plane, s.dy2.data());
   if (shortcut) {
     reduce_planes(planes_[2], batch, channels, sum_s.data());
     shortcut_bn_->finish_backward(sum_g.data(), sum_s.data());
     s.dshortcut.resize(shape);
-    apply(s.g.data(), shortcut_blocked_.data(), *shortcut_bn_, chunks, blocks, plane, s.dshortcut.data());
+    apply(s.g.data(), shortcut_blocked_->data(), *shortcut_bn_, chunks, blocks, plane, s.dshortcut.data());
   }
 
-  c2.engine().backward_data(s.dy2, c2.weight().value, s.dh1);
-  c2.engine().backward_weights(h1_blocked_, s.dy2, c2.weight().grad);
-  bn1_.backward_blocked(s.dh1, y1_blocked_, s.dy1);
-  c1.engine().backward_data(s.dy1, c1.weight().value, s.dx);
-  c1.engine().backward_weights(x_blocked_, s.dy1, c1.weight().grad);
-  if (shortcut) {
-    fast_shortcut_->engine().backward_data(s.dshortcut, fast_shortcut_->weight().value, s.dx, Accumulate::Add);
-    fast_shortcut_->engine().backward_weights(x_blocked_, s.dshortcut, fast_shortcut_->weight().grad);
-  }
+  const Tensor& diff_h1 = fast_conv2_->backward_blocked(s.dy2);
+  bn1_.backward_blocked(diff_h1, *y1_blocked_, s.dy1);
+  const Tensor& diff_x1 = fast_conv1_->backward_blocked(s.dy1);
+  const Tensor& diff_x2 = shortcut ? fast_shortcut_->backward_blocked(s.dshortcut) : s.g;
+  if (!(diff_x1.shape() == src_->shape()) || !(diff_x2.shape() == src_->shape()))
+    throw Error("basic block '" + name() + "': its convolutions must return dL/dsrc of the input shape " +
+                src_->shape().str());
   diff_src_.resize(src_->shape());
-  const Index in_blocks = src_->dim(1) / block;
-  const Index in_chunks = src_->dim(0) * in_blocks;
+  const Index in_chunks = src_->dim(0) * (src_->dim(1) / block);
   const Index in_plane = src_->dim(2) * src_->dim(3);
   if (block == 16)
-    fast_sum_to_nchw<16>(s.dx.data(), shortcut ? nullptr : s.g.data(), in_chunks, in_plane, diff_src_.data());
+    fast_sum_to_nchw<16>(diff_x1.data(), diff_x2.data(), in_chunks, in_plane, diff_src_.data());
   else
-    fast_sum_to_nchw<8>(s.dx.data(), shortcut ? nullptr : s.g.data(), in_chunks, in_plane, diff_src_.data());
+    fast_sum_to_nchw<8>(diff_x1.data(), diff_x2.data(), in_chunks, in_plane, diff_src_.data());
   return diff_src_;
 }
 

@@ -53,10 +53,10 @@ struct LayerFactory {
 // Residual basic block: out = relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)), with
 // shortcut(x) = x, or bn(conv1x1(x)) when `shortcut_conv` is given. bn1's ReLU, and bn2 + shortcut
 // BN + sum + ReLU are fused into single passes; backward fuses the matching reductions.
-// Fast path: when every conv is an FP32 Conv2d whose channels suit the blocked layout (nn/conv.h),
-// the block converts its input once and keeps every intermediate activation and gradient in the
-// blocked layout, calling the conv engines directly (no per-conv layout conversions); its output
-// and dL/dsrc are NCHW as always. Otherwise each conv runs through its Layer interface.
+// Fast path: when every conv offers BlockedConv (nn/conv.h) with supports_blocked(), the block
+// converts its input once and keeps every intermediate activation and gradient in the blocked
+// layout (no per-conv layout conversions); its output and dL/dsrc are NCHW as always. Otherwise
+// each conv runs through its Layer interface on NCHW tensors. Both paths compute the same function.
 class BasicBlock : public Layer {
  public:
   // conv1: 3x3 (stride s) in -> out channels; conv2: 3x3 out -> out; shortcut_conv: 1x1 (stride s)
@@ -74,6 +74,7 @@ class BasicBlock : public Layer {
   Layer& conv2() { return *conv2_; }
   BatchNorm2d& bn2() { return bn2_; }
   bool has_shortcut() const { return shortcut_conv_ != nullptr; }
+  bool uses_blocked_layout() const { return fast_; }
   Layer* shortcut_conv() { return shortcut_conv_.get(); }
   BatchNorm2d* shortcut_bn() { return shortcut_bn_.get(); }
 
@@ -87,13 +88,17 @@ class BasicBlock : public Layer {
 
   const Tensor& forward_fast(const Tensor& src, Mode mode);
   const Tensor& backward_fast(const Tensor& diff_dst);
-  // The three convs as FP32 Conv2d layers usable in the blocked layout, or nulls.
-  Conv2d* fast_conv1_ = nullptr;
-  Conv2d* fast_conv2_ = nullptr;
-  Conv2d* fast_shortcut_ = nullptr;
+  // The convs' blocked-layout interfaces, or nulls.
+  BlockedConv* fast_conv1_ = nullptr;
+  BlockedConv* fast_conv2_ = nullptr;
+  BlockedConv* fast_shortcut_ = nullptr;
   bool fast_ = false;  // fast path usable (decided at construction)
-  // Fast path activations (blocked layout), kept from forward for backward.
-  Tensor x_blocked_, y1_blocked_, h1_blocked_, y2_blocked_, shortcut_blocked_;
+  // Fast path activations (blocked layout) kept from forward for backward: the block's input and
+  // bn1's output are the block's; y1, y2 and the shortcut conv's output belong to the convs.
+  Tensor x_blocked_, h1_blocked_;
+  const Tensor* y1_blocked_ = nullptr;
+  const Tensor* y2_blocked_ = nullptr;
+  const Tensor* shortcut_blocked_ = nullptr;
 
   const Tensor* src_ = nullptr;        // block input (Train forward)
   const Tensor* y2_ = nullptr;         // conv2 output

@@ -221,6 +221,28 @@ TEST(ConvEngine, BlockedLayoutMatchesNchw) {
     engine.backward_data(diff_dst_b, weight, diff_src_sum, Accumulate::Add);
     for (Index i = 0; i < diff_src_sum.size(); ++i) EXPECT_NEAR(diff_src_sum[i], 2.0f * diff_src_b[i], 1e-5f);
   }
+  // Conv2d's blocked interface: same numbers; the NCHW backward refuses a blocked forward.
+  {
+    const ConvGeometry g{b, b, 3, 1, 1};
+    Conv2d conv("conv", g);
+    kaiming_normal_fan_out(conv.weight().value, stream);
+    ASSERT_TRUE(conv.supports_blocked());
+    const Tensor src = random_tensor({2, b, 5, 4}, stream);
+    Tensor src_b, dst, expected;
+    to_blocked(src, src_b);
+    to_nchw(conv.forward_blocked(src_b, Mode::Train), dst);
+    conv2d_reference_forward(src, conv.weight().value, g, expected);
+    expect_close(dst, to_double(expected), 1e-5, "Conv2d forward_blocked");
+    EXPECT_THROW(conv.backward(src_b), Error);
+    const Tensor diff_dst = random_tensor(dst.shape(), stream);
+    Tensor diff_dst_b, diff_src;
+    to_blocked(diff_dst, diff_dst_b);
+    to_nchw(conv.backward_blocked(diff_dst_b), diff_src);
+    conv2d_reference_backward_data(diff_dst, src.shape(), conv.weight().value, g, expected);
+    expect_close(diff_src, to_double(expected), 1e-5, "Conv2d backward_blocked");
+    conv2d_reference_backward_weights(src, diff_dst, g, expected);
+    expect_close(conv.weight().grad, to_double(expected), 1e-5, "Conv2d weight gradient (blocked)");
+  }
   ConvEngine odd(ConvGeometry{3, b, 3, 1, 1});
   EXPECT_FALSE(odd.supports_blocked());
   Tensor dst;
@@ -267,6 +289,7 @@ TEST(Conv2d, ParameterNameAndSkippedInputGradient) {
   const Tensor& dst = conv.forward(src, Mode::Train);
   const Tensor diff_dst = random_tensor(dst.shape(), stream);
   EXPECT_TRUE(conv.backward(diff_dst).empty());
+  EXPECT_THROW(conv.backward_blocked(diff_dst), Error);  // the latest forward was NCHW
   Tensor expected;
   conv2d_reference_backward_weights(src, diff_dst, conv.geometry(), expected);
   expect_close(conv.weight().grad, to_double(expected), 1e-5, "weight gradient");

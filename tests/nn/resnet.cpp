@@ -148,6 +148,8 @@ TEST(BasicBlock, FastPathMatchesReferenceAndGenericPath) {
         randomize_affine(blocks[generic]->bn2(), affine);
         if (k.shortcut) randomize_affine(*blocks[generic]->shortcut_bn(), affine);
       }
+      ASSERT_TRUE(blocks[0]->uses_blocked_layout());
+      ASSERT_FALSE(blocks[1]->uses_blocked_layout());
       const Tensor src = testing::random_tensor(k.x_shape, stream, -1.0, 1.5);
       std::vector<Parameter*> params[2];
       for (int i = 0; i < 2; ++i) blocks[i]->collect_parameters(params[i]);
@@ -313,9 +315,13 @@ TEST(ResNet, ParameterCountAndNames) {
   ASSERT_EQ(state.size(), 42u);
   EXPECT_EQ(state[0].name, "bn1.running_mean");
   EXPECT_EQ(state[1].name, "bn1.running_var");
-  int batch_norms = 0;
-  net->visit([&](Layer& layer) { batch_norms += dynamic_cast<BatchNorm2d*>(&layer) != nullptr; });
+  int batch_norms = 0, fast_blocks = 0;
+  net->visit([&](Layer& layer) {
+    batch_norms += dynamic_cast<BatchNorm2d*>(&layer) != nullptr;
+    if (auto* block = dynamic_cast<BasicBlock*>(&layer)) fast_blocks += block->uses_blocked_layout();
+  });
   EXPECT_EQ(batch_norms, 21);
+  EXPECT_EQ(fast_blocks, 9);  // FP32 convs with 16/32/64 channels: every block runs blocked
   EXPECT_NE(net->find("layer2.0.shortcut.bn"), nullptr);
   EXPECT_EQ(net->find("layer4.0"), nullptr);
 }
