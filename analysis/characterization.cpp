@@ -143,39 +143,57 @@ Section mac_error_section(const std::string& path, const std::string& tag) {
     }
     table.rows.push_back(std::move(row));
   }
+  table.notes.push_back("relative_rms and rescaled_relative_rms are fractions of std(y) here (the plots show percent).");
   s.tables.push_back(std::move(table));
 
   // One plot per (x column, metric): series by the other varying parameters; repeated rows averaged.
+  // One plot per (x column, metric): series by the other varying parameters (repeated rows
+  // averaged); with more than 8 series, one plot per value of the first of those parameters.
   const auto make_plot = [&](const std::string& x, const std::string& metric, const std::string& name,
                              const std::string& title, const std::string& x_label) {
     std::vector<std::string> keys;
     for (const auto& p : parameters)
       if (p != x && varying(p)) keys.push_back(p);
-    std::map<std::string, std::map<double, std::vector<double>>> series;
-    for (std::size_t r = 0; r < t.rows(); ++r) {
+    const auto label_of = [&](std::size_t row, std::size_t first_key) {
       std::string label;
-      for (const auto& k : keys) label += (label.empty() ? "" : ", ") + k + "=" + text_of(t, k, r);
+      for (std::size_t k = first_key; k < keys.size(); ++k)
+        label += (label.empty() ? "" : ", ") + keys[k] + "=" + text_of(t, keys[k], row);
+      return label.empty() ? metric_label(metric) : label;
+    };
+    std::set<std::string> all_labels;
+    for (std::size_t r = 0; r < t.rows(); ++r) all_labels.insert(label_of(r, 0));
+    const bool split = all_labels.size() > 8 && keys.size() >= 2;
+    // plot key (value of the split parameter) -> series label -> x -> values
+    std::map<std::string, std::map<std::string, std::map<double, std::vector<double>>>> plots;
+    std::map<std::string, std::vector<std::string>> label_order;
+    for (std::size_t r = 0; r < t.rows(); ++r) {
       const double xv = number_of(t, x, r), yv = number_of(t, metric, r);
-      if (!std::isnan(xv) && !std::isnan(yv)) series[label.empty() ? metric : label][xv].push_back(yv * metric_scale(metric));
+      if (std::isnan(xv) || std::isnan(yv)) continue;
+      const std::string plot_key = split ? text_of(t, keys[0], r) : "";
+      const std::string label = label_of(r, split ? 1 : 0);
+      auto& series = plots[plot_key];
+      if (!series.count(label)) label_order[plot_key].push_back(label);  // series in the file's row order
+      series[label][xv].push_back(yv * metric_scale(metric));
     }
-    Plot p;
-    p.name = name;
-    p.title = title;
-    p.x_label = x_label;
-    p.y_label = metric_label(metric);
-    p.key_position = metric == "rho" ? "bottom right" : "top left";
-    for (const auto& [label, points] : series) {
-      if (p.series.size() >= 10) break;
-      Series sr;
-      sr.label = label;
-      for (const auto& [xv, ys] : points) {
-        sr.x.push_back(xv);
-        sr.y.push_back(summarize(ys).mean);
+    for (const auto& [plot_key, series] : plots) {
+      Plot p;
+      p.name = name + (split ? "_" + file_stem(keys[0] + "_" + plot_key) : "");
+      p.title = title + (split ? " (" + keys[0] + " = " + plot_key + ")" : "");
+      p.x_label = x_label;
+      p.y_label = metric_label(metric);
+      p.integer_x = x == resolution;
+      p.key_position = metric == "rho" ? "bottom right" : "top left";
+      for (const std::string& label : label_order[plot_key]) {
+        Series sr;
+        sr.label = label;
+        for (const auto& [xv, ys] : series.at(label)) {
+          sr.x.push_back(xv);
+          sr.y.push_back(summarize(ys).mean);
+        }
+        p.series.push_back(std::move(sr));
       }
-      p.series.push_back(std::move(sr));
+      if (!p.series.empty()) s.plots.push_back(std::move(p));
     }
-    if (series.size() > 10) s.text += "\n\nPlot `" + name + "` shows the first 10 of " + std::to_string(series.size()) + " series.";
-    if (!p.series.empty()) s.plots.push_back(std::move(p));
   };
   const std::string error_metric = t.has("relative_rms") ? "relative_rms" : t.has("rms_error") ? "rms_error" : "";
   if (!noise.empty() && varying(noise) && !error_metric.empty())

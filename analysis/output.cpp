@@ -89,7 +89,8 @@ std::string cell_csv(const Cell& cell) {
 std::string format_table_text(const Table& table, std::size_t max_rows) {
   const std::size_t shown = std::min(max_rows, table.rows.size());
   std::vector<std::size_t> width(table.columns.size());
-  std::vector<bool> right(table.columns.size(), false);
+  // Right-aligned: columns whose non-empty cells are all numbers.
+  std::vector<bool> right(table.columns.size(), false), text_seen(table.columns.size(), false);
   for (std::size_t c = 0; c < table.columns.size(); ++c) width[c] = text_width(table.columns[c].name);
   std::vector<std::vector<std::string>> cells(shown);
   for (std::size_t r = 0; r < shown; ++r)
@@ -98,7 +99,9 @@ std::string format_table_text(const Table& table, std::size_t max_rows) {
       cells[r].push_back(cell_display(cell, table.columns[c].decimals));
       width[c] = std::max(width[c], text_width(cells[r].back()));
       if (is_numeric(cell)) right[c] = true;
+      else if (!cells[r].back().empty()) text_seen[c] = true;
     }
+  for (std::size_t c = 0; c < right.size(); ++c) right[c] = right[c] && !text_seen[c];
   std::string out = table.title + "\n";
   std::string header, rule;
   for (std::size_t c = 0; c < table.columns.size(); ++c) {
@@ -106,6 +109,7 @@ std::string format_table_text(const Table& table, std::size_t max_rows) {
     if (c) rule += "  ";
     rule.append(width[c], '-');
   }
+  while (!header.empty() && header.back() == ' ') header.pop_back();
   out += header + "\n" + rule + "\n";
   for (const auto& row : cells) {
     std::string line;
@@ -168,9 +172,13 @@ std::string format_markdown(const Report& report, const std::vector<std::string>
       for (const auto& c : t.columns) md.append(" ").append(markdown_escape(c.name)).append(" |");
       md += "\n|";
       for (std::size_t c = 0; c < t.columns.size(); ++c) {
-        bool numeric = false;
-        for (const auto& row : t.rows) numeric = numeric || (c < row.size() && is_numeric(row[c]));
-        md += numeric ? " ---: |" : " --- |";
+        bool numeric = false, text = false;
+        for (const auto& row : t.rows) {
+          if (c >= row.size()) continue;
+          if (is_numeric(row[c])) numeric = true;
+          else if (!cell_display(row[c], 0).empty()) text = true;
+        }
+        md += numeric && !text ? " ---: |" : " --- |";
       }
       md += "\n";
       for (const auto& row : t.rows) {
@@ -182,7 +190,7 @@ std::string format_markdown(const Report& report, const std::vector<std::string>
         md += "\n";
       }
       md += "\n";
-      for (const std::string& note : t.notes) md.append("_").append(markdown_escape(note)).append("_\n\n");
+      for (const std::string& note : t.notes) md.append("Note: ").append(markdown_escape(note)).append("\n\n");
     }
     for (const Plot& p : s.plots) {
       const std::string png = p.name + ".png";

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -35,6 +36,10 @@ std::string number(double v) {
   std::snprintf(buffer, sizeof buffer, "%.10g", v);
   return buffer;
 }
+
+// Point types (hollow and filled circles, squares, triangles, ...) and dash types cycle per series,
+// and points shrink a little from series to series, so that coinciding lines stay visible.
+const std::vector<int> kPointTypes = {6, 7, 4, 5, 8, 9, 12, 13, 10, 11};
 
 bool has_error_bars(const Series& s) { return !s.y_low.empty() && s.y_low.size() == s.x.size(); }
 
@@ -155,14 +160,25 @@ std::string gnuplot_script(const Plot& plot, const std::string& data_file, const
   gp += "set title " + quoted(plot.title) + "\n";
   gp += "set xlabel " + quoted(plot.x_label) + "\n";
   gp += "set ylabel " + quoted(plot.y_label) + "\n";
-  gp += "set key " + plot.key_position + " box opaque\n";
+  std::size_t drawn = 0;
+  double x_min = INFINITY, x_max = -INFINITY;
+  for (const Series& s : plot.series) {
+    if (!has_points(s)) continue;
+    ++drawn;
+    for (double x : s.x) {
+      x_min = std::min(x_min, x);
+      x_max = std::max(x_max, x);
+    }
+  }
+  gp += "set key " + (drawn > 4 ? std::string("outside right top vertical") : plot.key_position) + " box opaque\n";
+  if (plot.integer_x && plot.x_categories.empty() && x_max >= x_min && x_max - x_min <= 20) gp += "set xtics 1\n";
   gp += "set grid\n";
   gp += "set offsets graph 0.03, graph 0.03, graph 0.05, graph 0.05\n";
   if (!plot.x_categories.empty()) {
     gp += "set xtics (";
     for (std::size_t i = 0; i < plot.x_categories.size(); ++i)
       gp += (i ? ", " : "") + quoted(plot.x_categories[i]) + " " + std::to_string(i);
-    gp += ")" + std::string(plot.x_categories.size() > 3 ? " rotate by -25" : "") + "\n";
+    gp += ")" + std::string(plot.x_categories.size() > 3 ? " rotate by 25 right" : "") + "\n";
     gp += "set xrange [-0.5:" + number(static_cast<double>(plot.x_categories.size()) - 0.5) + "]\n";
     gp += "set offsets 0, 0, graph 0.05, graph 0.05\n";
   }
@@ -186,7 +202,9 @@ std::string gnuplot_script(const Plot& plot, const std::string& data_file, const
     }
     command += std::string(command.empty() ? "plot " : ", \\\n     ") + quoted(data_file) + " index " +
                std::to_string(index) + " using " + x + ":2" + (bars && plot.style != PlotStyle::Lines ? ":3:4" : "") +
-               " with " + with + " lw 2 pt 7 ps 1.2 title " + quoted(s.label);
+               " with " + with + " lw 2 dt " + std::to_string(index % 5 + 1) + " pt " +
+               std::to_string(kPointTypes[index % kPointTypes.size()]) + " ps " + number(1.8 - 0.1 * static_cast<double>(index % 8)) +
+               " title " + quoted(s.label);
     ++index;
   }
   if (command.empty()) command = "set label 1 'no data' at graph 0.5, graph 0.5 center\nplot NaN notitle";

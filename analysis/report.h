@@ -42,7 +42,8 @@ struct Plot {
   std::vector<Series> series;
   std::vector<std::string> x_categories;  // non-empty: categorical x, series x values are indices
   PlotStyle style = PlotStyle::LinesPoints;
-  std::string key_position = "bottom right";  // gnuplot `set key` position words
+  std::string key_position = "bottom right";  // gnuplot `set key` position words (more than 4 series: outside, right of the plot)
+  bool integer_x = false;  // x values are whole numbers (bits, epochs): one tic per integer when they span <= 20
 };
 
 struct Section {

@@ -123,9 +123,15 @@ std::string short_axis_name(const std::string& axis) {
 
 std::string facet_label(const AxisValues& values, const std::vector<std::string>& axes) {
   std::string out;
-  for (const std::string& a : axes)
-    if (const auto it = values.find(a); it != values.end())
-      out += (out.empty() ? "" : ", ") + short_axis_name(a) + "=" + it->second;
+  for (const std::string& a : axes) {
+    const auto it = values.find(a);
+    if (it == values.end() || it->second == "-") continue;  // "-": the axis does not apply
+    if (!out.empty()) out += ", ";
+    if (a == kEnabledAxis && (it->second == "true" || it->second == "false"))
+      out += it->second == "true" ? "PIM-QAT" : "digital QAT";
+    else
+      out += short_axis_name(a) + "=" + it->second;
+  }
   return out;
 }
 
@@ -258,7 +264,9 @@ std::optional<Section> scheme_resolution_view(const SweepData& data) {
         if (const auto it = model_accuracy.find(id); it != model_accuracy.end() && !std::isnan(it->second))
           digital_by_facet[facet][id] = it->second;
   }
-  if (rows.empty()) return std::nullopt;
+  // Without a training mode (no pim.enabled or pim.train_bits axis) there is no baseline/PIM-QAT
+  // comparison to make: the generic table shows accuracy by IR.
+  if (rows.empty() || (methods_present.size() == 1 && methods_present.count(kUnknown))) return std::nullopt;
 
   Section s;
   s.title = "Accuracy vs ADC resolution: digital QAT, baseline on PIM, PIM-QAT (Fig. 4 / A4)";
@@ -289,6 +297,7 @@ std::optional<Section> scheme_resolution_view(const SweepData& data) {
     plot.name = "accuracy_vs_resolution" + (facets.empty() ? "" : "_" + file_stem(facet_label(facet, facets)));
     plot.title = "Test accuracy vs inference ADC resolution" + title_suffix(facet, facets);
     plot.x_label = "inference ADC resolution IR (bits)";
+    plot.integer_x = true;
     plot.y_label = kAccuracyLabel;
     std::map<int, Series> series;
     Series digital_series;
@@ -466,6 +475,7 @@ std::optional<Section> best_train_bits_view(const SweepData& data) {
       p.name = "best_train_bits" + (plot_facets.empty() ? "" : "_" + file_stem(facet_label(facet, plot_facets)));
       p.title = "Best training resolution vs inference resolution" + title_suffix(facet, plot_facets);
       p.x_label = "inference ADC resolution IR (bits)";
+      p.integer_x = true;
       p.y_label = "best training ADC resolution TR (bits)";
       p.key_position = "top left";
       std::vector<std::pair<double, Series>> ordered;
@@ -490,6 +500,7 @@ std::optional<Section> best_train_bits_view(const SweepData& data) {
       p.name = "accuracy_vs_train_bits" + (per_plot.empty() ? "" : "_" + file_stem(facet_label(facet, per_plot)));
       p.title = "Test accuracy vs training resolution" + title_suffix(facet, per_plot);
       p.x_label = "training ADC resolution TR (bits)";
+      p.integer_x = true;
       p.y_label = kAccuracyLabel + ", mean over dies with 95% CI";
       std::vector<std::string> irs;
       for (const auto& [ir, unused] : by_ir) irs.push_back(ir);
@@ -719,10 +730,12 @@ std::optional<Section> learning_curves_view(const SweepData& data) {
     acc.name = "learning_curves_accuracy" + suffix;
     acc.title = "Test accuracy during training" + part;
     acc.x_label = "epoch";
+    acc.integer_x = true;
     acc.y_label = kAccuracyLabel;
     loss.name = "learning_curves_loss" + suffix;
     loss.title = "Training loss during training" + part;
     loss.x_label = "epoch";
+    loss.integer_x = true;
     loss.y_label = "training loss (cross-entropy, nats)";
     loss.key_position = "top right";
     for (std::size_t i = c * kMaxSeriesPerPlot; i < std::min(models.size(), (c + 1) * kMaxSeriesPerPlot); ++i) {

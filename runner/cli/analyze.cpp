@@ -80,7 +80,8 @@ int run_analyze(int argc, char** argv) {
     std::printf("\n== %s ==\n", s.title.c_str());
     for (const analysis::Table& t : s.tables) {
       if (t.detail) continue;
-      std::printf("\n%s", analysis::format_table_text(t, static_cast<std::size_t>(max_rows)).c_str());
+      const bool whole = t.name == "overview";  // a few lines that say what was read
+      std::printf("\n%s", analysis::format_table_text(t, whole ? t.rows.size() : static_cast<std::size_t>(max_rows)).c_str());
     }
   }
   std::printf("\n");
