@@ -477,7 +477,7 @@ SweepSummary run_mpi_coordinator(const std::function<SweepInput()>& load, const 
   std::vector<int> idle;
   std::map<int, std::size_t> busy;  // rank -> task index
   int active = ranks - 1;
-  int quiet_polls = 0;
+  PollBackoff backoff;
   bool time_limited = false;
   std::vector<std::pair<std::size_t, TaskResult>> batch;
   std::string buffer;
@@ -536,14 +536,8 @@ SweepSummary run_mpi_coordinator(const std::function<SweepInput()>& load, const 
       }
       coordinator.tick();
 
-      if (batch.empty()) {
-        // Poll politely: a short spin, then sleeps growing to 1 ms (keeps dispatch latency low
-        // without taking a core from the workers on oversubscribed nodes).
-        if (++quiet_polls > 64)
-          std::this_thread::sleep_for(std::chrono::microseconds(std::min(1000, 20 * (quiet_polls - 64))));
-      } else {
-        quiet_polls = 0;
-      }
+      if (batch.empty()) backoff.wait();
+      else backoff.reset();
     }
   } catch (const std::exception& e) {
     // A fatal coordinator error (e.g. the journal cannot be written): let running tasks end,

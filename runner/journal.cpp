@@ -376,17 +376,25 @@ JournalScan scan_journal_heads(const std::string& path,
 
 JournalReplay replay_journal(const std::string& path) {
   JournalReplay replay;
-  replay.scan = scan_journal(path, [&](const JournalRecord& r) { replay.records.push_back(r); });
+  replay.scan = scan_file(path, [&](std::string_view payload, std::uint64_t) {
+    replay.records.push_back(decode_record(payload));
+  });
   return replay;
 }
 
 std::set<std::string> finished_task_ids(const std::string& run_dir) {
-  std::set<std::string> ids;
+  // Collected, sorted, then inserted in order (linear with the end hint): much faster than
+  // inserting 10^6 random ids into the tree one by one.
+  std::vector<std::string> ids;
   const std::string path = (std::filesystem::path(run_dir) / kJournalFileName).string();
   scan_journal_heads(path, [&](const JournalRecordHead& head) {
-    if (head.status == TaskStatus::Done) ids.emplace(head.id);
+    if (head.status == TaskStatus::Done) ids.emplace_back(head.id);
   });
-  return ids;
+  std::sort(ids.begin(), ids.end());
+  std::set<std::string> result;
+  for (auto& id : ids)
+    if (result.empty() || *result.rbegin() != id) result.emplace_hint(result.end(), std::move(id));
+  return result;
 }
 
 // ---- writer ----

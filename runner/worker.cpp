@@ -82,6 +82,13 @@ void StopMonitor::loop() {
   }
 }
 
+void PollBackoff::wait() const {
+  const auto quiet = std::chrono::steady_clock::now() - last_activity_;
+  if (quiet < std::chrono::microseconds(100)) std::this_thread::yield();
+  else if (quiet < std::chrono::milliseconds(5)) std::this_thread::sleep_for(std::chrono::microseconds(50));
+  else std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
+
 // ---- worker loop ----
 
 int run_worker(const SweepOptions& options) {
@@ -106,18 +113,15 @@ int run_worker(const SweepOptions& options) {
   send(serialize(hello));
 
   std::string buffer;
-  int quiet_polls = 0;
+  PollBackoff backoff;
   while (true) {
-    // Wait for the coordinator without holding a core: a short spin, then sleeps up to 1 ms.
     int flag = 0;
     MPI_Status status;
     MPI_Iprobe(0, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, &status);
     if (!flag) {
-      if (++quiet_polls > 64)
-        std::this_thread::sleep_for(std::chrono::microseconds(std::min(1000, 20 * (quiet_polls - 64))));
+      backoff.wait();
       continue;
     }
-    quiet_polls = 0;
     int bytes = 0;
     MPI_Get_count(&status, MPI_BYTE, &bytes);
     buffer.resize(static_cast<std::size_t>(bytes));
@@ -142,6 +146,7 @@ int run_worker(const SweepOptions& options) {
       reply.result.message = e.what();
     }
     send(serialize(reply));
+    backoff.reset();  // the next task follows right away
   }
 }
 

@@ -111,14 +111,37 @@ inline std::vector<TaskSpec> synthetic_tree(int parents, int dependents, double 
   return tasks;
 }
 
-// A child process started with fork/exec in its own process group (so that the whole group,
-// mpirun and its ranks, can be killed at once).
+// Processes of session `sid` that are not zombies (from /proc/PID/stat: state, field 3; session, field 6).
+inline std::vector<pid_t> session_processes(pid_t sid) {
+  std::vector<pid_t> pids;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::FILE* f = std::fopen((entry.path() / "stat").c_str(), "r");
+    if (!f) continue;
+    char buf[1024] = {};
+    const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+    std::fclose(f);
+    const std::string stat(buf, n);
+    const auto paren = stat.rfind(')');  // the command name may contain spaces
+    if (paren == std::string::npos) continue;
+    char state = 0;
+    int ppid = 0, pgrp = 0, session = 0;
+    if (std::sscanf(stat.c_str() + paren + 1, " %c %d %d %d", &state, &ppid, &pgrp, &session) != 4) continue;
+    if (session == sid && state != 'Z' && state != 'X') pids.push_back(static_cast<pid_t>(std::stol(name)));
+  }
+  return pids;
+}
+
+// A child process started with fork/exec as the leader of a new session. mpirun puts every rank in
+// a process group of its own but leaves it in mpirun's session, so the session is what holds
+// "mpirun and all its ranks".
 class ChildProcess {
  public:
   ChildProcess(const std::vector<std::string>& argv, const std::vector<std::string>& env, const std::string& log_file) {
     pid_ = fork();
     if (pid_ == 0) {
-      setpgid(0, 0);
+      setsid();
       for (const std::string& e : env) putenv(const_cast<char*>(e.c_str()));
       if (!log_file.empty()) {
         if (!freopen(log_file.c_str(), "a", stdout) || !freopen(log_file.c_str(), "a", stderr)) _exit(126);
@@ -129,18 +152,22 @@ class ChildProcess {
       execvp(args[0], args.data());
       _exit(127);
     }
-    setpgid(pid_, pid_);  // also from the parent: no race with kill_group()
+    // Until the child has called setsid() its session is ours: wait for it (microseconds).
+    while (getsid(pid_) != pid_ && ::kill(pid_, 0) == 0) std::this_thread::yield();
   }
   ~ChildProcess() {
     if (!reaped_) {
-      kill_group(SIGKILL);
+      kill_session(SIGKILL);
       wait(60);
     }
   }
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;
 
-  void kill_group(int sig) { ::kill(-pid_, sig); }
+  // Sends `sig` to every live process of the child's session: mpirun and all its ranks.
+  void kill_session(int sig) {
+    for (pid_t p : session_processes(pid_)) ::kill(p, sig);
+  }
   // Exit status (or 128 + signal); -1 after `timeout_seconds` (the group is then killed).
   int wait(double timeout_seconds) {
     const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_seconds);
@@ -152,7 +179,7 @@ class ChildProcess {
         return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
       }
       if (std::chrono::steady_clock::now() > end) {
-        kill_group(SIGKILL);
+        kill_session(SIGKILL);
         waitpid(pid_, &status, 0);
         reaped_ = true;
         return -1;
@@ -160,10 +187,10 @@ class ChildProcess {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   }
-  // After the group leader is gone: waits until no process of the group is left.
-  bool group_gone(double timeout_seconds) {
+  // Waits until no live process of the session is left.
+  bool session_gone(double timeout_seconds) {
     const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_seconds);
-    while (::kill(-pid_, 0) == 0) {
+    while (!session_processes(pid_).empty()) {
       if (std::chrono::steady_clock::now() > end) return false;
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
