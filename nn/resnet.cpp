@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 #include "core/error.h"
 #include "nn/init.h"
@@ -287,10 +288,11 @@ inline void scatter_tile(const float* tile, Index plane, Index p0, Index len, fl
   transpose(tile, B, len, B, chunk + p0, plane);
 }
 
-// dst (NCHW) = relu(a2 y2 + b2 + s), s = x or as ys + bs (y2, x, ys blocked).
+// dst (NCHW) = relu(a2 y2 + b2 + s), s = x or as ys + bs (y2, x, ys blocked); mask[k*plane + i]
+// bit l = (dst > 0) for lane l of position i of chunk k (backward's ReLU mask, 1/32 of dst's bytes).
 template <int B>
 void fast_output(const float* y2, const float* x, const float* ys, const float* a2, const float* b2, const float* as,
-                 const float* bs, Index chunks, Index blocks, Index plane, float* dst) {
+                 const float* bs, Index chunks, Index blocks, Index plane, float* dst, std::uint16_t* mask) {
 #pragma omp parallel for schedule(static) if (chunks * B * plane >= kParallelMin)
   for (Index k = 0; k < chunks; ++k) {
     const Index c0 = (k % blocks) * B;
@@ -310,35 +312,37 @@ void fast_output(const float* y2, const float* x, const float* ys, const float* 
           for (int l = 0; l < B; ++l)
             tile[j * B + l] = std::max(std::fma(a2[c0 + l], y2[o + l], b2[c0 + l]) + x[o + l], 0.0f);
         }
+        unsigned bits = 0;
+        for (int l = 0; l < B; ++l) bits |= static_cast<unsigned>(tile[j * B + l] > 0.0f) << l;
+        mask[k * plane + p0 + j] = static_cast<std::uint16_t>(bits);
       }
       scatter_tile<B>(tile, plane, p0, len, dst + offset);
     }
   }
 }
 
-// g (blocked) = dout masked by out > 0 (both NCHW); per (n, c) sums of g, g (y2 - m2), g (ys - ms).
+// g (blocked) = dout (NCHW) masked by forward's ReLU mask; per (n, c) sums of g, g (y2 - m2), g (ys - ms).
 template <int B>
-void fast_output_backward(const float* dout, const float* out, const float* y2, const float* ys, const float* m2,
-                          const float* ms, Index chunks, Index blocks, Index plane, Index channels, float* g,
-                          double* s0, double* s1, double* s2) {
+void fast_output_backward(const float* dout, const std::uint16_t* mask, const float* y2, const float* ys,
+                          const float* m2, const float* ms, Index chunks, Index blocks, Index plane, Index channels,
+                          float* g, double* s0, double* s1, double* s2) {
 #pragma omp parallel for schedule(static) if (chunks * B * plane >= kParallelMin)
   for (Index k = 0; k < chunks; ++k) {
     const Index n = k / blocks;
     const Index c0 = (k % blocks) * B;
     const Index offset = k * B * plane;
     alignas(64) float dtile[kTile * B];
-    alignas(64) float otile[kTile * B];
     double t0[B] = {}, t1[B] = {}, t2[B] = {};
     for (Index p0 = 0; p0 < plane; p0 += kTile) {
       const Index len = std::min(kTile, plane - p0);
       gather_tile<B>(dout + offset, plane, p0, len, dtile);
-      gather_tile<B>(out + offset, plane, p0, len, otile);
       float a[B] = {}, b[B] = {}, d[B] = {};
       for (Index j = 0; j < len; ++j) {
         const Index o = offset + (p0 + j) * B;
+        const unsigned bits = mask[k * plane + p0 + j];
 #pragma omp simd
         for (int l = 0; l < B; ++l) {
-          const float gi = otile[j * B + l] > 0.0f ? dtile[j * B + l] : 0.0f;
+          const float gi = ((bits >> l) & 1u) ? dtile[j * B + l] : 0.0f;
           g[o + l] = gi;
           a[l] += gi;
           b[l] += gi * (y2[o + l] - m2[c0 + l]);
@@ -440,12 +444,13 @@ const Tensor& BasicBlock::forward_fast(const Tensor& src, Mode mode) {
   const float* ysd = ys ? ys->data() : nullptr;
   const float* as = ys ? shortcut_bn_->scale() : nullptr;
   const float* bs = ys ? shortcut_bn_->shift() : nullptr;
+  relu_mask_.resize(static_cast<std::size_t>(chunks * plane));
   if (block == 16)
     fast_output<16>(y2.data(), x_blocked_.data(), ysd, bn2_.scale(), bn2_.shift(), as, bs, chunks, blocks, plane,
-                    dst_.data());
+                    dst_.data(), relu_mask_.data());
   else
     fast_output<8>(y2.data(), x_blocked_.data(), ysd, bn2_.scale(), bn2_.shift(), as, bs, chunks, blocks, plane,
-                   dst_.data());
+                   dst_.data(), relu_mask_.data());
   const bool train = mode == Mode::Train;
   src_ = train ? &src : nullptr;
   y1_blocked_ = train ? &y1 : nullptr;
@@ -476,10 +481,10 @@ const Tensor& BasicBlock::backward_fast(const Tensor& diff_dst) {
   const float* ys = shortcut ? shortcut_blocked_->data() : nullptr;
   const float* ms = shortcut ? shortcut_bn_->mean() : nullptr;
   if (block == 16)
-    fast_output_backward<16>(diff_dst.data(), dst_.data(), y2_blocked_->data(), ys, bn2_.mean(), ms, chunks, blocks,
+    fast_output_backward<16>(diff_dst.data(), relu_mask_.data(), y2_blocked_->data(), ys, bn2_.mean(), ms, chunks, blocks,
                              plane, channels, s.g.data(), planes_[0].data(), planes_[1].data(), planes_[2].data());
   else
-    fast_output_backward<8>(diff_dst.data(), dst_.data(), y2_blocked_->data(), ys, bn2_.mean(), ms, chunks, blocks,
+    fast_output_backward<8>(diff_dst.data(), relu_mask_.data(), y2_blocked_->data(), ys, bn2_.mean(), ms, chunks, blocks,
                             plane, channels, s.g.data(), planes_[0].data(), planes_[1].data(), planes_[2].data());
   std::vector<double> sum_g(static_cast<std::size_t>(channels)), sum_2(static_cast<std::size_t>(channels)),
       sum_s(static_cast<std::size_t>(channels));

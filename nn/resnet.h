@@ -14,6 +14,7 @@
 //
 // Convolutions and the linear layer come from a LayerFactory so that quantized and PIM layers
 // plug in; batch norms, ReLUs and the residual sums are always this file's FP32 code.
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -96,6 +97,7 @@ class BasicBlock : public Layer {
   // Fast path activations (blocked layout) kept from forward for backward: the block's input and
   // bn1's output are the block's; y1, y2 and the shortcut conv's output belong to the convs.
   Tensor x_blocked_, h1_blocked_;
+  std::vector<std::uint16_t> relu_mask_;  // output ReLU mask, one bit per element (blocked order)
   const Tensor* y1_blocked_ = nullptr;
   const Tensor* y2_blocked_ = nullptr;
   const Tensor* shortcut_blocked_ = nullptr;
