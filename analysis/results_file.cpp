@@ -214,7 +214,7 @@ ResultsFile read_results_file(const std::string& path) {
     throw Error("'" + path + "': results format_version " + std::to_string(r.format_version) +
                 " is not supported: " + reads +
                 (r.program_version.empty() ? std::string() : " (the file was written by pimqat " + r.program_version + ")") +
-                "; analyze it with a pimqat that reads its version, or rebuild it from the run's journal with this one");
+                "; analyze it with the pimqat version that wrote it");
   r.git_commit = text_attr("git_commit");
   r.created = text_attr("created");
   r.sweep_text = text_attr("sweep_text");
