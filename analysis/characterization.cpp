@@ -19,8 +19,8 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 const std::vector<std::string> kResolutionNames = {"adc_bits", "infer_bits", "bits", "resolution"};
 const std::vector<std::string> kNoiseNames = {"noise_sigma", "sigma", "noise"};
-const std::vector<std::string> kMetricNames = {"relative_rms", "rms_error", "rescaled_relative_rms", "rho",
-                                               "mean_error",   "exact_std", "outputs"};
+const std::vector<std::string> kMetricNames = {"relative_rms", "rms_error_lsb", "rms_error",  "rescaled_relative_rms",
+                                               "rho",          "mean_error_lsb", "mean_error", "exact_std", "outputs"};
 
 std::string first_present(const H5Table& t, const std::vector<std::string>& names) {
   for (const auto& n : names)
@@ -79,9 +79,9 @@ std::string joined(const std::vector<std::string>& names) {
 std::string metric_label(const std::string& metric) {
   if (metric == "relative_rms") return "RMS computing error / std(y) (%)";
   if (metric == "rescaled_relative_rms") return "RMS error after rescaling / std(y) (%)";
-  if (metric == "rms_error") return "RMS computing error (output LSB)";
+  if (metric == "rms_error" || metric == "rms_error_lsb") return "RMS computing error (output LSB)";
   if (metric == "rho") return "rho = std(y~) / std(y)";
-  if (metric == "mean_error") return "mean computing error (output LSB)";
+  if (metric == "mean_error" || metric == "mean_error_lsb") return "mean computing error (output LSB)";
   return metric;
 }
 
@@ -120,12 +120,24 @@ Section mac_error_section(const std::string& path, const std::string& tag) {
     return values.size() >= 2;
   };
 
+  if (file.has_attr("kind") && file.attr_string("kind") != "pimqat-mac-error")
+    throw Error("'" + path + "': kind is '" + file.attr_string("kind") + "', not a `pimqat mac-error` file (kind pimqat-mac-error)");
+  // The configuration `pimqat mac-error` records as root attributes (scheme, rows, bits, spreads).
+  std::string configuration;
+  for (const char* attr : {"scheme", "rows", "act_bits", "weight_bits", "adc_clip", "gain_sigma", "offset_sigma"}) {
+    if (!file.has_attr(attr)) continue;
+    const std::string value = std::string(attr) == "scheme" ? file.attr_string(attr) : number_text(file.attr_double(attr));
+    configuration += (configuration.empty() ? "" : ", ") + std::string(attr) + " " + value;
+  }
+  const std::string config_suffix = configuration.empty() ? "" : " [" + configuration + "]";
+
   Section s;
   s.title = "Computing error of the PIM product (Fig. 3 / A2): " + std::filesystem::path(path).filename().string();
   s.text = "From `" + path +
            "` (`pimqat mac-error`): the error of the PIM result y~ against the exact integer product y. "
            "relative_rms = RMS(y~ - y) / std(y); rho = std(y~) / std(y), the output-scale change that rescaling "
-           "(DESIGN.md 2.4) divides out; rescaled_relative_rms is the error left after that rescaling.";
+           "(DESIGN.md 2.4) divides out; rescaled_relative_rms is the error left after that rescaling." +
+           (configuration.empty() ? std::string() : " Configuration: " + configuration + ".");
   Table table;
   table.name = "mac_error" + suffix(tag);
   table.title = "mac-error rows (" + std::filesystem::path(path).filename().string() + ")";
@@ -178,7 +190,7 @@ Section mac_error_section(const std::string& path, const std::string& tag) {
     for (const auto& [plot_key, series] : plots) {
       Plot p;
       p.name = name + (split ? "_" + file_stem(keys[0] + "_" + plot_key) : "");
-      p.title = title + (split ? " (" + keys[0] + " = " + plot_key + ")" : "");
+      p.title = title + (split ? " (" + keys[0] + " = " + plot_key + ")" : "") + config_suffix;
       p.x_label = x_label;
       p.y_label = metric_label(metric);
       p.integer_x = x == resolution;
@@ -195,7 +207,7 @@ Section mac_error_section(const std::string& path, const std::string& tag) {
       if (!p.series.empty()) s.plots.push_back(std::move(p));
     }
   };
-  const std::string error_metric = t.has("relative_rms") ? "relative_rms" : t.has("rms_error") ? "rms_error" : "";
+  const std::string error_metric = first_present(t, {"relative_rms", "rms_error_lsb", "rms_error"});
   if (!noise.empty() && varying(noise) && !error_metric.empty())
     make_plot(noise, error_metric, "mac_error_vs_noise" + suffix(tag), "PIM computing error vs thermal noise",
               "thermal noise sigma (LSB)");

@@ -3,14 +3,18 @@
 // configuration against the exact product: the paper's Fig. 3 and A2) and `pimqat curves`
 // (transfer curves of simulated dies, Fig. A7; format in docs/curves-format.md).
 //
-// mac-error files are read as a table (core/hdf5.h write_table layout): the group "mac_error"
-// if present, else the first table of the root, else the root's 1-D datasets of equal length.
-// Columns are recognized by name:
+// mac-error files (runner/cli/mac_error.cpp: root attributes kind = "pimqat-mac-error", scheme,
+// rows, act_bits, weight_bits, ...; table /mac_error with adc_bits, noise_sigma, dies,
+// rms_error_lsb, mean_error_lsb, relative_rms, rho, rescaled_relative_rms, exact_std) are read as
+// a table (core/hdf5.h write_table layout): the group "mac_error" if present, else the first table
+// of the root, else the root's 1-D datasets of equal length. Columns are recognized by name:
 //   resolution  adc_bits | infer_bits | bits | resolution       (x of the rho plot)
 //   noise       noise_sigma | sigma | noise                     (x of the error plot, LSB)
-//   metrics     relative_rms, rms_error, rescaled_relative_rms, rho, mean_error, exact_std, outputs
+//   metrics     relative_rms, rms_error_lsb | rms_error, rescaled_relative_rms, rho,
+//               mean_error_lsb | mean_error, exact_std, outputs
 // every other column is a parameter; parameters that vary split the plots' series. Rows with the
-// same parameters are averaged (repeated draws).
+// same parameters are averaged (repeated draws). One file holds one scheme: give one file per
+// scheme to compare them.
 #include <string>
 
 #include "analysis/report.h"

@@ -204,13 +204,21 @@ TEST(Output, AnalyzeRefusesAnUnsupportedFile) {
 TEST(Output, MacErrorAndCurvesFilesBecomeSections) {
   TempDir dir("characterization");
   {
+    // The layout of runner/cli/mac_error.cpp.
     H5File f = H5File::create(dir.file("mac.h5"));
+    f.set_attr_string("kind", "pimqat-mac-error");
+    f.set_attr_string("scheme", "bit-serial");
+    f.set_attr_int("rows", 144);
     H5Table t;
-    t.add("scheme", std::vector<std::string>{"bit-serial", "bit-serial", "bit-serial", "bit-serial"});
     t.add("adc_bits", std::vector<std::int64_t>{3, 3, 5, 5});
     t.add("noise_sigma", std::vector<double>{0, 1, 0, 1});
+    t.add("dies", std::vector<std::int64_t>{2, 2, 2, 2});
+    t.add("rms_error_lsb", std::vector<double>{40, 50, 10, 20});
+    t.add("mean_error_lsb", std::vector<double>{1, 2, 3, 4});
     t.add("relative_rms", std::vector<double>{0.4, 0.5, 0.1, 0.2});
     t.add("rho", std::vector<double>{0.8, 0.82, 0.97, 0.98});
+    t.add("rescaled_relative_rms", std::vector<double>{0.3, 0.4, 0.05, 0.1});
+    t.add("exact_std", std::vector<double>{100, 100, 100, 100});
     write_table(f, "mac_error", t);
   }
   const Section mac = mac_error_section(dir.file("mac.h5"));
@@ -218,6 +226,8 @@ TEST(Output, MacErrorAndCurvesFilesBecomeSections) {
   EXPECT_EQ(mac.tables[0].rows.size(), 4u);
   ASSERT_EQ(mac.plots.size(), 3u);  // error vs noise, rho vs resolution, error vs resolution
   EXPECT_EQ(mac.plots[0].name, "mac_error_vs_noise");
+  EXPECT_NE(mac.plots[0].title.find("scheme bit-serial, rows 144"), std::string::npos) << mac.plots[0].title;
+  EXPECT_EQ(mac.plots[0].y_label, "RMS computing error / std(y) (%)");
   ASSERT_EQ(mac.plots[0].series.size(), 2u);  // one per resolution
   EXPECT_EQ(mac.plots[0].series[0].label, "adc_bits=3");
   EXPECT_EQ(mac.plots[0].series[0].y, (std::vector<double>{40, 50}));  // percent of std(y)
