@@ -24,6 +24,10 @@ constexpr Command kCommands[] = {
     {"sweep", pimqat::cli::run_sweep, "sweep SWEEP.yaml --out DIR [...]   run (or resume) a sweep; distributes under mpirun"},
     {"plan", pimqat::cli::run_plan, "plan SWEEP.yaml [--out DIR] [--list]   check a sweep, count its tasks, estimate its cost"},
     {"status", pimqat::cli::run_status, "status DIR   progress of a running or stopped sweep"},
+    {"analyze", pimqat::cli::run_analyze, "analyze DIR [--out ANALYSIS_DIR] [--no-plots]   tables, report and plots of a sweep"},
+    {"eval", pimqat::cli::run_eval, "eval --checkpoint FILE --config CONFIG.yaml [--dies D] [--set ...]   Monte Carlo over dies"},
+    {"mac-error", pimqat::cli::run_mac_error, "mac-error [--scheme S] [--adc-bits LIST] [--noise LIST] ...   PIM computing error"},
+    {"curves", pimqat::cli::run_curves, "curves --out FILE.(csv|h5) [--dies D] ...   ADC transfer curves of simulated dies"},
 };
 
 void print_usage(std::FILE* out) {
