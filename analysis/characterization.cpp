@@ -122,14 +122,25 @@ Section mac_error_section(const std::string& path, const std::string& tag) {
 
   if (file.has_attr("kind") && file.attr_string("kind") != "pimqat-mac-error")
     throw Error("'" + path + "': kind is '" + file.attr_string("kind") + "', not a `pimqat mac-error` file (kind pimqat-mac-error)");
-  // The configuration `pimqat mac-error` records as root attributes (scheme, rows, bits, spreads).
-  std::string configuration;
+  // The configuration `pimqat mac-error` records as root attributes: all of it in the text, a
+  // short form ("bit-serial, N=144, W4A4") in the plot titles.
+  std::string configuration, short_configuration;
   for (const char* attr : {"scheme", "rows", "act_bits", "weight_bits", "adc_clip", "gain_sigma", "offset_sigma"}) {
     if (!file.has_attr(attr)) continue;
     const std::string value = std::string(attr) == "scheme" ? file.attr_string(attr) : number_text(file.attr_double(attr));
     configuration += (configuration.empty() ? "" : ", ") + std::string(attr) + " " + value;
   }
-  const std::string config_suffix = configuration.empty() ? "" : " [" + configuration + "]";
+  if (file.has_attr("scheme")) short_configuration = file.attr_string("scheme");
+  if (file.has_attr("rows")) short_configuration += ", N=" + number_text(file.attr_double("rows"));
+  if (file.has_attr("weight_bits") && file.has_attr("act_bits"))
+    short_configuration += ", W" + number_text(file.attr_double("weight_bits")) + "A" + number_text(file.attr_double("act_bits"));
+  for (const char* attr : {"gain_sigma", "offset_sigma"})
+    if (file.has_attr(attr) && file.attr_double(attr) != 0)
+      short_configuration += std::string(", ") + attr + "=" + number_text(file.attr_double(attr));
+  if (file.has_attr("adc_clip") && file.attr_double("adc_clip") != 1)
+    short_configuration += ", clip " + number_text(file.attr_double("adc_clip"));
+  if (!short_configuration.empty() && short_configuration.rfind(", ", 0) == 0) short_configuration.erase(0, 2);
+  const std::string config_suffix = short_configuration.empty() ? "" : " (" + short_configuration + ")";
 
   Section s;
   s.title = "Computing error of the PIM product (Fig. 3 / A2): " + std::filesystem::path(path).filename().string();
@@ -190,11 +201,11 @@ Section mac_error_section(const std::string& path, const std::string& tag) {
     for (const auto& [plot_key, series] : plots) {
       Plot p;
       p.name = name + (split ? "_" + file_stem(keys[0] + "_" + plot_key) : "");
-      p.title = title + (split ? " (" + keys[0] + " = " + plot_key + ")" : "") + config_suffix;
+      p.title = title + config_suffix + (split ? ", " + keys[0] + " = " + plot_key : "");
       p.x_label = x_label;
       p.y_label = metric_label(metric);
       p.integer_x = x == resolution;
-      p.key_position = metric == "rho" ? "bottom right" : "top left";
+      p.key_position = "outside right top vertical";
       for (const std::string& label : label_order[plot_key]) {
         Series sr;
         sr.label = label;

@@ -194,6 +194,12 @@ std::string gnuplot_script(const Plot& plot, const std::string& data_file, const
       case PlotStyle::Lines: with = "lines"; break;
       case PlotStyle::Steps: with = "steps"; break;
     }
+    // Lines-only plots (dense curves) stay solid; marked lines cycle dash and point types.
+    const std::string style =
+        plot.style == PlotStyle::Lines || plot.style == PlotStyle::Steps
+            ? " lw 1.5"
+            : " lw 2 dt " + std::to_string(index % 5 + 1) + " pt " + std::to_string(kPointTypes[index % kPointTypes.size()]) +
+                  " ps " + number(1.8 - 0.1 * static_cast<double>(index % 8));
     // Categorical series are spread a little around each category so that error bars do not overlap.
     std::string x = "1";
     if (!plot.x_categories.empty() && plot.series.size() > 1) {
@@ -202,9 +208,7 @@ std::string gnuplot_script(const Plot& plot, const std::string& data_file, const
     }
     command += std::string(command.empty() ? "plot " : ", \\\n     ") + quoted(data_file) + " index " +
                std::to_string(index) + " using " + x + ":2" + (bars && plot.style != PlotStyle::Lines ? ":3:4" : "") +
-               " with " + with + " lw 2 dt " + std::to_string(index % 5 + 1) + " pt " +
-               std::to_string(kPointTypes[index % kPointTypes.size()]) + " ps " + number(1.8 - 0.1 * static_cast<double>(index % 8)) +
-               " title " + quoted(s.label);
+               " with " + with + style + " title " + quoted(s.label);
     ++index;
   }
   if (command.empty()) command = "set label 1 'no data' at graph 0.5, graph 0.5 center\nplot NaN notitle";

@@ -226,7 +226,8 @@ TEST(Output, MacErrorAndCurvesFilesBecomeSections) {
   EXPECT_EQ(mac.tables[0].rows.size(), 4u);
   ASSERT_EQ(mac.plots.size(), 3u);  // error vs noise, rho vs resolution, error vs resolution
   EXPECT_EQ(mac.plots[0].name, "mac_error_vs_noise");
-  EXPECT_NE(mac.plots[0].title.find("scheme bit-serial, rows 144"), std::string::npos) << mac.plots[0].title;
+  EXPECT_EQ(mac.plots[0].title, "PIM computing error vs thermal noise (bit-serial, N=144)");
+  EXPECT_NE(mac.text.find("scheme bit-serial, rows 144"), std::string::npos) << mac.text;
   EXPECT_EQ(mac.plots[0].y_label, "RMS computing error / std(y) (%)");
   ASSERT_EQ(mac.plots[0].series.size(), 2u);  // one per resolution
   EXPECT_EQ(mac.plots[0].series[0].label, "adc_bits=3");
