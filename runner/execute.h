@@ -14,11 +14,10 @@
 
 namespace pimqat::runner {
 
-// Extended status: an attempt interrupted by the stop flag (SIGINT/SIGTERM, time limit) after it
-// saved what it could (a train task: its epoch checkpoint). It is not a finished attempt: it is not
-// journaled, does not count against the retry budget, and the task runs again on resume.
-// (Placeholder until runner/task.h gains TaskStatus::Stopped with the value 2.)
-inline constexpr TaskStatus kTaskStopped = static_cast<TaskStatus>(2);
+// An attempt interrupted by the stop flag (SIGINT/SIGTERM, time limit) after it saved what it could
+// (a train task: its epoch checkpoint). It is not a finished attempt: it is not journaled, does not
+// count against the retry budget, and the task runs again on resume.
+inline constexpr TaskStatus kTaskStopped = TaskStatus::Stopped;
 
 // Alternative to returning kTaskStopped: a task runner may throw this after checkpointing.
 struct TaskStopped : std::exception {

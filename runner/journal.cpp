@@ -107,7 +107,7 @@ TaskKind kind_from_byte(std::uint8_t b) {
   return static_cast<TaskKind>(b);
 }
 TaskStatus status_from_byte(std::uint8_t b) {
-  if (b > 2) throw Error("unknown task status code " + std::to_string(b));
+  if (b > 1) throw Error("unknown task status code " + std::to_string(b));
   return static_cast<TaskStatus>(b);
 }
 
@@ -248,8 +248,9 @@ std::string_view task_status_name(TaskStatus status) {
   switch (status) {
     case TaskStatus::Done: return "done";
     case TaskStatus::Failed: return "failed";
+    case TaskStatus::Stopped: return "stopped";
   }
-  return "stopped";  // the extended status kTaskStopped of runner/execute.h
+  return "unknown";
 }
 
 bool operator==(const JournalRecord& a, const JournalRecord& b) {

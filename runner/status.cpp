@@ -173,8 +173,8 @@ std::string format_sweep_status(const SweepStatus& s) {
   else if (s.has_heartbeat) state = s.heartbeat.state;
   else state = "never started";
   out << s.run_dir << ": " << state << "\n";
-  const std::int64_t remaining = s.total - s.done - s.failed - s.skipped;
-  out << "  tasks: " << s.done << " done, " << s.failed << " failed, " << s.running << " running, " << remaining
+  const std::int64_t to_do = std::max<std::int64_t>(0, s.total - s.done - s.failed - s.skipped - s.running);
+  out << "  tasks: " << s.done << " done, " << s.failed << " failed, " << s.running << " running, " << to_do
       << " to do (" << s.retrying << " retrying), " << s.skipped << " skipped, " << s.total << " total\n";
   char line[200];
   std::snprintf(line, sizeof line, "  rate: %.3g tasks/s, ETA %s", s.rate, Progress::format_duration(s.eta).c_str());

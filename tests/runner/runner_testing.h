@@ -168,6 +168,11 @@ class ChildProcess {
   void kill_session(int sig) {
     for (pid_t p : session_processes(pid_)) ::kill(p, sig);
   }
+  // The child's process group and everything else of its session (same as kill_session).
+  void kill_group(int sig) {
+    ::kill(-pid_, sig);
+    kill_session(sig);
+  }
   // Exit status (or 128 + signal); -1 after `timeout_seconds` (the group is then killed).
   int wait(double timeout_seconds) {
     const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_seconds);
