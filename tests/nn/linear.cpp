@@ -74,7 +74,8 @@ TEST(Linear, RejectsBadInput) {
   Linear fc("fc", 6, 3);
   EXPECT_THROW(fc.forward(Tensor(Shape{2, 5}), Mode::Train), Error);
   EXPECT_THROW(fc.backward(Tensor(Shape{2, 3})), Error);
-  fc.forward(Tensor(Shape{2, 6}), Mode::Train);
+  const Tensor src(Shape{2, 6});  // must outlive backward (Layer contract)
+  fc.forward(src, Mode::Train);
   EXPECT_THROW(fc.backward(Tensor(Shape{2, 4})), Error);
   EXPECT_THROW(Linear("bad", 0, 3), Error);
 }
