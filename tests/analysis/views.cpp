@@ -287,5 +287,26 @@ TEST(Views, AnySweepGetsTheGenericTable) {
   EXPECT_TRUE(r.warnings.empty());
 }
 
+TEST(Views, ASweepWithNothingFinishedYetIsReportedAsPending) {
+  TempDir dir("nothing");
+  FakeSweep s;
+  const std::string m = s.add_train({{"pim.train_bits", "4"}}, {}, 0, "pending");
+  s.add_eval(m, {{"pim.train_bits", "4"}, {"eval.infer_bits", "4"}}, {std::nan(""), std::nan("")});
+  s.add_eval(m, {{"pim.train_bits", "4"}, {"eval.infer_bits", "6"}}, {std::nan(""), std::nan("")});
+  const SweepData data = load(s, dir);
+  EXPECT_EQ(data.eval_rows, 0);
+  ASSERT_EQ(data.settings.size(), 2u);
+  EXPECT_EQ(data.settings[0].expected, 2);
+  EXPECT_TRUE(data.settings[0].accuracy.empty());
+  const Report r = sweep_report(read_results_file(dir.file("results.h5")), data);
+  ASSERT_FALSE(r.warnings.empty());
+  EXPECT_NE(r.warnings[0].find("2 settings with none yet"), std::string::npos) << r.warnings[0];
+  const Table& t = table_named(r.sections.back(), "eval_stats");
+  ASSERT_EQ(t.rows.size(), 2u);
+  EXPECT_EQ(text(t.rows[0].back()), "pending");
+  EXPECT_FALSE(learning_curves_view(data).has_value());
+  EXPECT_FALSE(best_train_bits_view(data).has_value());
+}
+
 }  // namespace
 }  // namespace pimqat::analysis
