@@ -302,9 +302,10 @@ class Coordinator {
       publish_heartbeat(stopping() ? "stopping" : "running");
       last_heartbeat_ = now;
     }
-    if (records_since_results_ > 0 &&
-        (seconds_since(last_results_) >= options_.results_interval_seconds ||
-         records_since_results_ >= options_.results_interval_records))
+    // Rebuilds never take more than a tenth of the time (they grow with the journal).
+    const double since = seconds_since(last_results_);
+    if (records_since_results_ > 0 && since >= 10 * last_rebuild_seconds_ &&
+        (since >= options_.results_interval_seconds || records_since_results_ >= options_.results_interval_records))
       write_results_now();
   }
 
@@ -373,9 +374,11 @@ class Coordinator {
   void publish_heartbeat(const std::string& state) { monitor_->set_heartbeat(heartbeat(state)); }
 
   void write_results_now() {
+    const auto t0 = Clock::now();
     ResultsInput input;
-    input.tasks = expanded_;
-    input.records = records_;
+    // The task list and the records are lent to the writer (moved, not copied) and taken back.
+    input.tasks = std::move(expanded_);
+    input.records = std::move(records_);
     input.max_attempts = 1 + options_.retries;
     input.status.resize(tasks_.size());
     for (std::size_t i = 0; i < tasks_.size(); ++i) {
@@ -392,12 +395,15 @@ class Coordinator {
     input.hosts.erase(std::remove(input.hosts.begin(), input.hosts.end(), std::string()), input.hosts.end());
     try {
       write_results(results_path(options_.run_dir), input);
-    } catch (const Error& e) {
+    } catch (const std::exception& e) {
       // The journal holds every result; a failed rebuild is retried at the next interval.
       log_warn(std::string("results.h5 not rebuilt: ") + e.what());
     }
+    expanded_ = std::move(input.tasks);
+    records_ = std::move(input.records);
     records_since_results_ = 0;
     last_results_ = Clock::now();
+    last_rebuild_seconds_ = seconds_since(t0);
   }
 
   const std::vector<TaskSpec>& tasks_;
@@ -420,6 +426,7 @@ class Coordinator {
   std::size_t to_run_ = 0;
   std::size_t attempts_started_ = 0;  // in this run
   std::size_t records_since_results_ = 0;
+  double last_rebuild_seconds_ = 0;
   Clock::time_point last_tick_{};
   Clock::time_point last_heartbeat_ = Clock::now();
   Clock::time_point last_results_ = Clock::now();

@@ -7,6 +7,8 @@
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
+#include <filesystem>
 #include <string>
 
 #include "core/error.h"
@@ -17,6 +19,7 @@
 #include "runner/cli/commands.h"
 #include "runner/coordinator.h"
 #include "runner/plan.h"
+#include "runner/rundir.h"
 #include "runner/signals.h"
 #include "runner/sweep.h"
 
@@ -119,6 +122,48 @@ class MpiSession {
   int size_ = 1;
 };
 
+// Log lines go to stderr and, from the first line on, to RUN_DIR/logs/sweep.log (rank 0) or
+// RUN_DIR/logs/rank-N.log (workers), appended across runs. Opening lazily keeps a refused run
+// (a different sweep in the directory) from writing into that directory.
+class LogTee {
+ public:
+  LogTee(const std::string& run_dir, int rank)
+      : path_(runner::log_dir(run_dir) + (rank == 0 ? "/sweep.log" : "/rank-" + std::to_string(rank) + ".log")) {
+    auto to_stderr = stderr_log_sink();
+    set_log_sink([this, to_stderr](LogLevel level, std::string_view message) {
+      to_stderr(level, message);
+      write(level, message);
+    });
+  }
+  ~LogTee() {
+    set_log_sink(stderr_log_sink());
+    if (file_) std::fclose(file_);
+  }
+  LogTee(const LogTee&) = delete;
+  LogTee& operator=(const LogTee&) = delete;
+
+ private:
+  void write(LogLevel level, std::string_view message) {  // called under the log mutex
+    if (!file_ && !failed_) {
+      std::error_code ec;
+      std::filesystem::create_directories(std::filesystem::path(path_).parent_path(), ec);
+      file_ = std::fopen(path_.c_str(), "a");
+      failed_ = file_ == nullptr;
+    }
+    if (!file_) return;
+    const std::time_t now = std::time(nullptr);
+    char when[32];
+    std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", std::localtime(&now));
+    const char* name = level == LogLevel::Error ? "error" : level == LogLevel::Warning ? "warning"
+                       : level == LogLevel::Info ? "info" : "debug";
+    std::fprintf(file_, "[%s] %s: %.*s\n", when, name, static_cast<int>(message.size()), message.data());
+    std::fflush(file_);
+  }
+  std::string path_;
+  std::FILE* file_ = nullptr;
+  bool failed_ = false;
+};
+
 std::string stop_text(const runner::SweepSummary& s) {
   switch (s.stop) {
     case runner::StopReason::Signal: {
@@ -166,6 +211,7 @@ int run_sweep(int argc, char** argv) {
   options.stop = &runner::install_stop_handlers();
   if (mpi.rank() == 0 && !args.has("--quiet")) options.progress = stderr;
   if (mpi.rank() != 0) set_log_level(LogLevel::Warning);  // one voice: the coordinator's
+  const LogTee log_tee(options.run_dir, mpi.rank());
 
   runner::SweepSummary summary;
   try {
