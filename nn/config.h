@@ -20,7 +20,7 @@ struct ModelConfig {
   std::string arch = "resnet20";  // resnet20 | resnet32 | resnet44 | resnet56
   int weight_bits = 0;            // 0 = FP32 (no quantization); 2..8 = digital QAT (DESIGN.md 2.1)
   int act_bits = 0;               // 0 = FP32 activations
-  int first_last_weight_bits = 8; // weight bits of the first conv and the final linear layer
+  int first_last_weight_bits = 8; // bits of the first conv's weights and the final linear layer's weights and input
   float alpha_init = 8.0f;        // initial PACT clipping level
 };
 

@@ -208,7 +208,7 @@ LayerQuantization conv_quantization(const ModelConfig& model, ConvRole role) {
 
 LayerQuantization linear_quantization(const ModelConfig& model) {
   if (!is_quantized(model)) return {0, 0, model.alpha_init};
-  return {model.first_last_weight_bits, model.act_bits, model.alpha_init};
+  return {model.first_last_weight_bits, model.first_last_weight_bits, model.alpha_init};
 }
 
 QatLayerFactory::QatLayerFactory(const ModelConfig& model) : model_(model) {

@@ -465,7 +465,7 @@ std::vector<KeySpec> build_schema() {
   s.push_back(integer_key("model.act_bits", bits_or_off, "activation bits (PACT, DESIGN.md 2.1); 0: FP32 activations",
                           [](auto& c) -> auto& { return c.model.act_bits; }));
   s.push_back(integer_key("model.first_last_weight_bits", bits_or_off,
-                          "weight bits of the first convolution and the last linear layer (kept digital); 0: FP32",
+                          "bits of the first convolution's weights and of the last linear layer's weights and input (kept digital); 0: FP32",
                           [](auto& c) -> auto& { return c.model.first_last_weight_bits; }));
   s.push_back(float_key("model.alpha_init", positive, "initial PACT clipping level alpha",
                         [](auto& c) -> auto& { return c.model.alpha_init; }));

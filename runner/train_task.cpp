@@ -9,7 +9,7 @@ namespace pimqat::runner {
 TaskResult run_train_task(const TaskSpec& spec, const TaskContext& ctx) {
   TrainOptions options;
   options.stop = ctx.stop;
-  options.task = task_id_hash(spec.id);
+  options.task_id = spec.id;
   // Plain progress lines (every 30 s and per epoch) beside the coordinator's own display.
   options.progress = stderr;
   options.progress_style = ProgressStyle::Plain;

@@ -6,6 +6,7 @@
 #include "core/threads.h"
 #include "nn/checkpoint.h"
 #include "runner/config.h"
+#include "runner/execute.h"
 #include "runner/model_builder.h"
 
 namespace pimqat::runner {
@@ -66,7 +67,7 @@ TrainOutcome train_experiment(const ExperimentConfig& config, const std::string&
 
   const DatasetPair data = load_experiment_data(config.data);
   const AugmentOptions augmentation = augmentation_for(config.data, data.train);
-  const RngKey key{config.seed, options.task, Purpose::WeightInit, 0};
+  const RngKey key{config.seed, options.task_id.empty() ? 0 : task_id_hash(options.task_id), Purpose::WeightInit, 0};
   auto model = build_model(config, data.train.channels(), data.train.classes, key);
   nn::Trainer trainer(*model, config.train, data.train, data.test, augmentation, key);
 
@@ -76,6 +77,7 @@ TrainOutcome train_experiment(const ExperimentConfig& config, const std::string&
     outcome.resumed = true;
   } else {
     info.config_yaml = identity;
+    info.task_id = options.task_id;
     info.mean = augmentation.mean;
     info.stddev = augmentation.stddev;
   }

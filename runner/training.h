@@ -24,7 +24,8 @@ struct TrainOptions {
   std::FILE* progress = nullptr;            // progress display (null: none)
   ProgressStyle progress_style = ProgressStyle::Auto;
   std::string progress_label;               // prefix of progress lines, e.g. "train 3f2a9c01: "
-  std::uint64_t task = 0;                   // task identity hash keying the RNG (0 for `pimqat train`)
+  std::string task_id;                      // sweep task identity (empty for `pimqat train`); stored in the
+                                            // checkpoint, it keys the RNG here and the dies of evaluations
 };
 
 struct TrainOutcome {

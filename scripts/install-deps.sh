@@ -12,7 +12,7 @@ packages=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   gnuplot-nox
   dataset-fashion-mnist
-  python3-h5py python3-numpy
+  python3-h5py python3-numpy python3-pandas
 )
 
 missing=()

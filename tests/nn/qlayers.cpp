@@ -449,9 +449,9 @@ TEST(QatLayerFactory, RolesOfResNet20) {
       EXPECT_EQ(q.weight_bits, 8);
       EXPECT_EQ(q.act_bits, 0);
       EXPECT_EQ(found.input_gradient.at(name), InputGradient::Skip);
-    } else if (name == "fc") {
+    } else if (name == "fc") {  // first and last layers stay at 8 bits, its input included
       EXPECT_EQ(q.weight_bits, 8);
-      EXPECT_EQ(q.act_bits, 3);
+      EXPECT_EQ(q.act_bits, 8);
     } else {
       EXPECT_EQ(q.weight_bits, 4);
       EXPECT_EQ(q.act_bits, 3);
