@@ -208,6 +208,8 @@ class Coordinator {
                     "): no runner is registered for the kind");
     prepare_run_directory(options.run_dir, options.sweep, tasks);
     lock_ = std::make_unique<RunLock>(options.run_dir);
+    if (const int n = remove_stale_temporaries(options.run_dir); n > 0)
+      log_info("removed " + std::to_string(n) + " temporary file(s) left by a killed run");
     JournalReplay replay = replay_journal(journal_path(options.run_dir));
     summary_.journal_warning = replay.scan.warning;
     if (!replay.scan.warning.empty()) log_warn(replay.scan.warning);

@@ -365,6 +365,20 @@ RunDirState prepare_run_directory(const std::string& run_dir, const SweepSource&
   return RunDirState::Created;
 }
 
+int remove_stale_temporaries(const std::string& run_dir) {
+  int removed = 0;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(run_dir, ec)) {
+    if (!entry.is_regular_file(ec)) continue;
+    const std::string name = entry.path().filename().string();
+    const auto tmp = name.find(".tmp");
+    if (tmp == std::string::npos || tmp + 5 > name.size() || (name[tmp + 4] != '-' && name[tmp + 4] != '.')) continue;
+    if (name.find_first_not_of("0123456789", tmp + 5) != std::string::npos) continue;  // NAME.tmp[-.]PID only
+    if (fs::remove(entry.path(), ec)) ++removed;
+  }
+  return removed;
+}
+
 RunLock::RunLock(const std::string& run_dir) {
   const std::string path = run_file(run_dir, kLockFileName);
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);

@@ -69,6 +69,10 @@ class RunLock {
   int fd_ = -1;
 };
 
+// Removes temporary files that a killed run left at the top of RUN_DIR (`NAME.tmp-PID`,
+// `NAME.tmp.PID`: results.h5 and heartbeat rebuilds). Call with the lock held. Returns how many.
+int remove_stale_temporaries(const std::string& run_dir);
+
 // One line of sweep.expanded.txt.
 struct ExpandedTask {
   std::string id;

@@ -284,6 +284,21 @@ TEST(SingleProcess, ResumeSkipsFinishedTasks) {
   for (const auto& [id, recs] : records_by_id(options.run_dir)) EXPECT_EQ(recs.size(), 1u) << id;
 }
 
+TEST(SingleProcess, TemporariesOfAKilledRunAreRemoved) {
+  TempDir dir;
+  const std::vector<TaskSpec> tasks = synthetic_sweep(2);
+  SweepOptions options = options_for(dir, tasks);
+  run_sweep_tasks(tasks, options);
+  const std::string stale = run_file(options.run_dir, "results.h5.tmp-4242");
+  const std::string keep = run_file(options.run_dir, "notes.tmp-draft");
+  write_file_atomically(stale, "partial");
+  write_file_atomically(keep, "user file");
+  run_sweep_tasks(tasks, options);
+  EXPECT_FALSE(std::filesystem::exists(stale));
+  EXPECT_TRUE(std::filesystem::exists(keep));
+  EXPECT_TRUE(std::filesystem::exists(results_path(options.run_dir)));
+}
+
 TEST(SingleProcess, DifferentSweepInAUsedDirectoryIsRefused) {
   TempDir dir;
   const std::vector<TaskSpec> tasks = synthetic_sweep(4);
