@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The README's main job: installs dependencies, builds pimqat and runs the quickstart.
-# Output goes to runs/quickstart (re-running resumes / reuses finished work).
+# The README's main job: installs dependencies, builds pimqat, runs the quickstart sweep
+# (sweeps/quickstart.yaml: a small real PIM-QAT sweep on Fashion-MNIST) and its analysis.
+# Output: runs/quickstart (results.h5, analysis/report.md, analysis/plots/*.png). Re-running the
+# same command resumes an interrupted sweep and reuses every finished task.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$(nproc)}"
-./build/release/pimqat train configs/quickstart-train.yaml --out runs/quickstart-train
+./build/release/pimqat sweep sweeps/quickstart.yaml --out runs/quickstart
+./build/release/pimqat analyze runs/quickstart
