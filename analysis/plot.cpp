@@ -23,10 +23,19 @@ extern char** environ;
 namespace pimqat::analysis {
 namespace {
 
-// gnuplot single-quoted string: a quote is doubled.
+// Text from a results file on one line: control characters (a newline would end a gnuplot
+// command and start another, e.g. `system(...)`) become spaces.
+std::string one_line(const std::string& text) {
+  std::string out = text;
+  for (char& c : out)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  return out;
+}
+
+// gnuplot single-quoted string: a quote is doubled; control characters become spaces.
 std::string quoted(const std::string& text) {
   std::string out = "'";
-  for (char c : text) out += c == '\'' ? std::string("''") : std::string(1, c);
+  for (char c : one_line(text)) out += c == '\'' ? std::string("''") : std::string(1, c);
   return out + "'";
 }
 
@@ -132,13 +141,13 @@ Gnuplot find_gnuplot(const std::string& program) {
 }
 
 std::string gnuplot_data(const Plot& plot) {
-  std::string out = "# " + plot.title + "\n# columns: x y y_low y_high; one block per series (gnuplot `index`)\n";
+  std::string out = "# " + one_line(plot.title) + "\n# columns: x y y_low y_high; one block per series (gnuplot `index`)\n";
   bool first = true;
   for (const Series& s : plot.series) {
     if (!has_points(s)) continue;
     if (!first) out += "\n\n";
     first = false;
-    out += "# " + s.label + "\n";
+    out += "# " + one_line(s.label) + "\n";
     const bool bars = has_error_bars(s);
     for (std::size_t i = 0; i < s.x.size(); ++i) {
       const double y = i < s.y.size() ? s.y[i] : NAN;
@@ -152,7 +161,7 @@ std::string gnuplot_data(const Plot& plot) {
 std::string gnuplot_script(const Plot& plot, const std::string& data_file, const std::string& png_file,
                            const std::string& terminal) {
   std::string gp;
-  gp += "# " + plot.title + " (written by pimqat analyze; edit and run `gnuplot " +
+  gp += "# " + one_line(plot.title) + " (written by pimqat analyze; edit and run `gnuplot " +
         std::filesystem::path(png_file).stem().string() + ".gp`)\n";
   gp += "set terminal " + terminal + " noenhanced size 1000,650" + (terminal == "pngcairo" ? " font ',11'" : "") + "\n";
   gp += "set output " + quoted(png_file) + "\n";

@@ -300,3 +300,36 @@ TEST(Output, PythonExampleReadsTheResultsFile) {
 
 }  // namespace
 }  // namespace pimqat::analysis
+
+namespace pimqat::analysis {
+namespace {
+
+// Values read from a results file end up in gnuplot scripts: a newline in them must not start a
+// new gnuplot command (found by fuzz/findings/results/gnuplot_injection.spec).
+TEST(GnuplotScript, TextFromResultsCannotInjectCommands) {
+  Plot plot;
+  plot.name = "injection";
+  plot.title = "title\nsystem(\"touch /tmp/x\")\n#";
+  plot.x_label = "x\nsystem('a')";
+  plot.y_label = "y";
+  Series s;
+  s.label = "4\nsystem(\"touch /tmp/x\")\n#";
+  s.x = {1.0};
+  s.y = {2.0};
+  plot.series.push_back(s);
+  const std::string script = gnuplot_script(plot, "injection.dat", "out.png", "pngcairo");
+  const std::string data = gnuplot_data(plot);
+  for (const std::string* text : {&script, &data}) {
+    std::size_t start = 0;
+    while (start < text->size()) {
+      const std::size_t end = text->find('\n', start);
+      const std::string line = text->substr(start, end == std::string::npos ? std::string::npos : end - start);
+      EXPECT_NE(line.rfind("system", 0), 0u) << "a line starts a command from the data: " << line;
+      if (end == std::string::npos) break;
+      start = end + 1;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace pimqat::analysis
