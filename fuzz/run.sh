@@ -5,7 +5,7 @@
 #   -t SECONDS   time per target (default 20)
 #   -b DIR       the fuzz build (default build/fuzz, the `fuzz` preset's directory)
 #   --seeds      regenerate fuzz/corpus/ with BUILD_DIR/fuzz/fuzz_seeds first
-#   TARGET       config sweep expanded idx cifar curves_csv curves_h5 checkpoint results journal
+#   TARGET       config sweep expanded heartbeat idx cifar curves_csv curves_h5 checkpoint results journal
 #                journal_record (default: all)
 #
 # New inputs go to BUILD_DIR/fuzz/work/TARGET (the committed corpus is only read); a crash is saved
@@ -28,7 +28,7 @@ while [ $# -gt 0 ]; do
     *) targets+=("$1"); shift ;;
   esac
 done
-all=(config sweep expanded idx cifar curves_csv curves_h5 checkpoint results journal journal_record)
+all=(config sweep expanded heartbeat idx cifar curves_csv curves_h5 checkpoint results journal journal_record)
 [ ${#targets[@]} -eq 0 ] && targets=("${all[@]}")
 
 bin="$build/fuzz"
@@ -40,7 +40,7 @@ fi
 # Inputs past these sizes only slow a short run down: YAML and text formats stay small.
 max_len() {
   case "$1" in
-    config|sweep|expanded|curves_csv|journal_record) echo 4096 ;;
+    config|sweep|expanded|heartbeat|curves_csv|journal_record) echo 4096 ;;
     idx) echo 8192 ;;
     *) echo 0 ;;  # libFuzzer's default: the largest seed
   esac

@@ -21,6 +21,7 @@
 #include "runner/journal.h"
 #include "runner/results.h"
 #include "runner/rundir.h"
+#include "runner/status.h"
 #include "runner/sweep.h"
 
 using namespace pimqat;
@@ -310,6 +311,26 @@ void journal_seeds() {
   put("journal_record", "failed.bin", runner::encode_record(failed));
 }
 
+void heartbeat_seeds() {
+  runner::Heartbeat h;
+  h.pid = 4242;
+  h.host = "node-1";
+  h.ranks = 3;
+  h.started = 1.7e9;
+  h.updated = 1.7e9 + 100;
+  h.state = "running";
+  h.total = 3;
+  h.done = 1;
+  h.failed = 1;
+  h.running = 1;
+  h.tasks.push_back({"0000000000000002", "synthetic", 1, "node-2", 1.7e9 + 90, 1});
+  put("heartbeat", "running.txt", runner::format_heartbeat(h));
+  h.state = "finished";
+  h.tasks.clear();
+  h.running = 0;
+  put("heartbeat", "finished.txt", runner::format_heartbeat(h));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -330,6 +351,7 @@ int main(int argc, char** argv) {
     checkpoint_seeds();
     results_seeds();
     journal_seeds();
+    heartbeat_seeds();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "fuzz_seeds: %s\n", e.what());
     return 1;
