@@ -1,6 +1,7 @@
 #include "pim/adc.h"
 
 #include <cmath>
+#include <mutex>
 #include <numbers>
 #include <string>
 
@@ -51,6 +52,46 @@ void AdcBank::set_columns(std::vector<ColumnParams> params, CurveModel curve, do
   curve_ = curve;
   curve_strength_ = curve_strength;
   curves_ = std::move(curves);
+  cache_ = make_cache();
+}
+
+struct AdcBank::TableCache {
+  std::mutex mutex;
+  bool built = false;
+  std::shared_ptr<const AdcTables> tables;
+};
+
+std::shared_ptr<AdcBank::TableCache> AdcBank::make_cache() { return std::make_shared<TableCache>(); }
+
+std::shared_ptr<const AdcTables> AdcBank::tables(std::int64_t max_entries) const {
+  std::lock_guard lock(cache_->mutex);
+  if (cache_->built) {
+    const auto& t = cache_->tables;
+    return t && t->columns * t->points <= max_entries ? t : nullptr;
+  }
+  cache_->built = true;
+  const double lo = std::floor(adc_.p_lo()), hi = std::floor(adc_.p_hi());
+  if (lo != adc_.p_lo() || hi != adc_.p_hi() || hi - lo >= 9.0e15) return nullptr;
+  auto t = std::make_shared<AdcTables>();
+  t->columns = ideal_columns() ? 1 : column_count();
+  t->points = static_cast<std::int64_t>(hi - lo) + 1;
+  t->p_lo = static_cast<std::int64_t>(lo);
+  if (t->points > max_entries || t->columns > max_entries / t->points) return nullptr;  // too big: never built
+  const auto entries = static_cast<std::size_t>(t->columns * t->points);
+  t->levels.resize(entries);
+  t->codes.resize(entries);
+  const std::int64_t columns = t->columns, points = t->points, p_lo = t->p_lo;
+  double* levels = t->levels.data();
+  std::int32_t* codes = t->codes.data();
+#pragma omp parallel for schedule(static) if (columns * points > (std::int64_t{1} << 14))
+  for (std::int64_t c = 0; c < columns; ++c)
+    for (std::int64_t k = 0; k < points; ++k) {
+      const double l = level(c, p_lo + k);
+      levels[c * points + k] = l;
+      codes[c * points + k] = adc_.code(l);
+    }
+  cache_->tables = t;
+  return t;
 }
 
 void AdcBank::set_noise(double sigma, const RandomStream& stream) {
@@ -58,6 +99,12 @@ void AdcBank::set_noise(double sigma, const RandomStream& stream) {
     throw Error("thermal noise sigma = " + std::to_string(sigma) + " LSB must be finite and >= 0");
   noise_sigma_ = sigma;
   noise_ = stream;
+  noise_words_.reset();
+}
+
+void AdcBank::set_noise(double sigma, const RngKey& key) {
+  set_noise(sigma, RandomStream(key));
+  noise_words_ = PhiloxWords::of(key);
 }
 
 double AdcBank::level(std::int64_t column, std::int64_t p) const {

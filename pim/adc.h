@@ -30,11 +30,13 @@
 #include <cmath>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "core/rng.h"
 #include "nn/config.h"
 #include "pim/curves.h"
+#include "pim/kernels/noise.h"
 
 namespace pimqat::pim {
 
@@ -78,6 +80,15 @@ class Adc {
   int bits_ = 1, max_code_ = 1;
 };
 
+// Noise-free levels and codes of every column at every integer partial sum p in [p_lo, p_hi]:
+// levels[column * points + p - p_lo] = AdcBank::level(column, p), codes[...] = adc().code(level);
+// one column (columns = 1) when the bank's columns are ideal. Used by the fast kernels.
+struct AdcTables {
+  std::int64_t columns = 0, points = 0, p_lo = 0;
+  std::vector<double> levels;
+  std::vector<std::int32_t> codes;
+};
+
 // One physical ADC column's fixed parameters on one die.
 struct ColumnParams {
   double gain = 1.0;        // gamma
@@ -99,6 +110,9 @@ class AdcBank {
   void set_columns(std::vector<ColumnParams> params, CurveModel curve, double curve_strength,
                    std::shared_ptr<const TransferCurves> curves);
   void set_noise(double sigma, const RandomStream& stream);  // sigma in LSB; 0 = off
+  // The same with the stream's key, which also lets the fast kernels generate the noise in bulk
+  // (noise_words()).
+  void set_noise(double sigma, const RngKey& key);
   void clear_noise() { noise_sigma_ = 0.0; }
 
   bool ideal_columns() const { return params_.empty(); }
@@ -110,6 +124,13 @@ class AdcBank {
   double curve_strength() const { return curve_strength_; }
   double noise_sigma() const { return noise_sigma_; }
   const RandomStream& noise_stream() const { return noise_; }
+  // The Philox words of the noise stream when it was set from a key (and they check out).
+  const std::optional<PhiloxWords>& noise_words() const { return noise_words_; }
+
+  // The tables of AdcTables, built on first use (thread-safe) and shared by copies of this bank
+  // until set_columns(); nullptr when they would hold more than `max_entries` entries or the
+  // partial-sum range is not integral.
+  std::shared_ptr<const AdcTables> tables(std::int64_t max_entries) const;
 
   // Noise-free level of column c at partial sum p (code units; DESIGN.md 2.3 and the curve model).
   double level(std::int64_t column, std::int64_t p) const;
@@ -127,6 +148,10 @@ class AdcBank {
   std::shared_ptr<const TransferCurves> curves_;
   double noise_sigma_ = 0.0;
   RandomStream noise_;
+  std::optional<PhiloxWords> noise_words_;
+  struct TableCache;
+  std::shared_ptr<TableCache> cache_ = make_cache();
+  static std::shared_ptr<TableCache> make_cache();
 };
 
 }  // namespace pimqat::pim

@@ -75,13 +75,17 @@ AdcBank Die::bank(std::uint64_t layer, const Adc& adc, std::int64_t columns) con
   return bank;
 }
 
+RngKey Die::noise_key(std::uint64_t layer, std::uint64_t forward_call) const {
+  return RngKey{seed_, model_, Purpose::ThermalNoise, mix64(index_ ^ mix64(layer ^ mix64(forward_call)))};
+}
+
 RandomStream Die::noise_stream(std::uint64_t layer, std::uint64_t forward_call) const {
-  return RandomStream(RngKey{seed_, model_, Purpose::ThermalNoise, mix64(index_ ^ mix64(layer ^ mix64(forward_call)))});
+  return RandomStream(noise_key(layer, forward_call));
 }
 
 void Die::set_noise(AdcBank& bank, std::uint64_t layer, std::uint64_t forward_call) const {
   if (settings_.noise_sigma > 0.0)
-    bank.set_noise(settings_.noise_sigma, noise_stream(layer, forward_call));
+    bank.set_noise(settings_.noise_sigma, noise_key(layer, forward_call));
   else
     bank.clear_noise();
 }

@@ -57,7 +57,8 @@ class Die {
   // The ADC bank of one layer on this die (all `columns` drawn; ideal columns when the settings
   // have none); noise off until set_noise().
   AdcBank bank(std::uint64_t layer, const Adc& adc, std::int64_t columns) const;
-  // The noise stream of one forward call of one layer, and a bank switched to it.
+  // The noise stream of one forward call of one layer (and its key), and a bank switched to it.
+  RngKey noise_key(std::uint64_t layer, std::uint64_t forward_call) const;
   RandomStream noise_stream(std::uint64_t layer, std::uint64_t forward_call) const;
   void set_noise(AdcBank& bank, std::uint64_t layer, std::uint64_t forward_call) const;
 

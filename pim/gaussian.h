@@ -72,15 +72,17 @@ inline GaussianPair gaussian_pair(std::uint32_t a, std::uint32_t b) {
   ps = std::fma(x2, ps, 1.0f / 120.0f);
   ps = std::fma(x2, ps, -1.0f / 6.0f);
   ps = std::fma(x2, ps, 1.0f);
-  const float sin_x = x * ps;
   float pc = std::fma(x2, -1.0f / 3628800.0f, 1.0f / 40320.0f);
   pc = std::fma(x2, pc, -1.0f / 720.0f);
   pc = std::fma(x2, pc, 1.0f / 24.0f);
   pc = std::fma(x2, pc, -0.5f);
   const float cos_x = std::fma(x2, pc, 1.0f);
-  // Rotate by pi/4: cos(pi/4 + x) = (cos x - sin x)/sqrt 2, sin(pi/4 + x) = (cos x + sin x)/sqrt 2.
-  const float c45 = (cos_x - sin_x) * kSqrtHalf;
-  const float s45 = (cos_x + sin_x) * kSqrtHalf;
+  // Rotate by pi/4: cos(pi/4 + x) = (cos x - sin x)/sqrt 2, sin(pi/4 + x) = (cos x + sin x)/sqrt 2,
+  // with sin x = x ps fused into the sum (explicit FMAs: a compiler may not contract anything else
+  // here, so every build and every SIMD path computes the same bits; GCC's default
+  // -ffp-contract=fast formed exactly these FMAs in -march=native builds before they were explicit).
+  const float c45 = std::fma(-x, ps, cos_x) * kSqrtHalf;
+  const float s45 = std::fma(x, ps, cos_x) * kSqrtHalf;
   // Rotate by q pi/2.
   float c = c45, s = s45;
   switch (quadrant) {

@@ -1,41 +1,15 @@
 #include "pim/pim_conv.h"
 
+#include <chrono>
 #include <cmath>
 #include <string>
 
 #include "core/error.h"
 #include "nn/init.h"
+#include "pim/profile.h"
 
 namespace pimqat::pim {
 namespace {
-
-// Population mean and std of n values, summed in fixed blocks in a fixed order (the same bits for
-// any thread count).
-template <class T>
-void mean_std(const T* values, std::size_t n, double& mean, double& stddev) {
-  constexpr std::size_t kBlock = 4096;
-  const std::size_t blocks = (n + kBlock - 1) / kBlock;
-  std::vector<double> partial(blocks);
-  const auto block_sum = [&](auto&& f) {
-#pragma omp parallel for schedule(static) if (blocks > 4)
-    for (std::size_t b = 0; b < blocks; ++b) {
-      double s = 0;
-      for (std::size_t i = b * kBlock; i < std::min(n, (b + 1) * kBlock); ++i) s += f(static_cast<double>(values[i]));
-      partial[b] = s;
-    }
-    double total = 0;
-    for (double p : partial) total += p;
-    return total;
-  };
-  if (n == 0) {
-    mean = stddev = 0;
-    return;
-  }
-  mean = block_sum([](double v) { return v; }) / static_cast<double>(n);
-  const double m = mean;
-  const double variance = block_sum([m](double v) { return (v - m) * (v - m); }) / static_cast<double>(n);
-  stddev = std::sqrt(variance);
-}
 
 Decomposition make_decomposition(const std::string& name, const nn::LayerQuantization& q, const PimLayerSettings& s) {
   Decomposition d{s.scheme, s.rows, q.act_bits, q.weight_bits};
@@ -92,6 +66,28 @@ PimConv2d::PimConv2d(std::string name, nn::ConvGeometry g, nn::LayerQuantization
 
 void PimConv2d::collect_state(std::vector<nn::StateTensor>& out) { out.push_back({name() + ".rho", &running_rho_}); }
 
+const Tensor& PimConv2d::forward(const Tensor& src, nn::Mode mode) {
+  if (!pim_profiling()) return nn::QuantConv2d::forward(src, mode);
+  const auto start = std::chrono::steady_clock::now();
+  compute_seconds_ = 0.0;
+  const Tensor& out = nn::QuantConv2d::forward(src, mode);
+  const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  add_pim_phase_time(PimPhase::Quantize, total - compute_seconds_);
+  count_pim_pass(false);
+  return out;
+}
+
+const Tensor& PimConv2d::backward(const Tensor& diff_dst) {
+  if (!pim_profiling()) return nn::QuantConv2d::backward(diff_dst);
+  const auto start = std::chrono::steady_clock::now();
+  compute_seconds_ = 0.0;
+  const Tensor& out = nn::QuantConv2d::backward(diff_dst);
+  const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  add_pim_phase_time(PimPhase::BackwardQuantize, total - compute_seconds_);
+  count_pim_pass(true);
+  return out;
+}
+
 Adc PimConv2d::adc() const {
   return Adc(decomposition_.p_lo(), decomposition_.p_hi(), settings_.adc_bits, settings_.adc_clip);
 }
@@ -140,7 +136,8 @@ void PimConv2d::reset_running_rho() {
   calibration_count_ = 0;
 }
 
-void PimConv2d::compute(const Tensor& src_q, const Tensor& weight_q, Tensor& dst, nn::Mode mode) {
+void PimConv2d::compute(const Tensor& src_q, const Tensor& /*weight_q*/, Tensor& dst, nn::Mode mode) {
+  const auto compute_start = std::chrono::steady_clock::now();
   const nn::ConvGeometry& g = geometry();
   const Tensor& x = input_integers();
   const Tensor& w = weight_integers();
@@ -149,23 +146,33 @@ void PimConv2d::compute(const Tensor& src_q, const Tensor& weight_q, Tensor& dst
   const Im2colGeometry im{src_q.dim(0), src_q.dim(1), src_q.dim(2), src_q.dim(3), static_cast<int>(g.kernel),
                           static_cast<int>(g.kernel), static_cast<int>(g.stride), static_cast<int>(g.padding)};
   try {
+    PimPhaseTimer t_pack_x(PimPhase::PackActivations);
     pack_activations(decomposition_, im, x.data(), packed_x_);
+    t_pack_x.stop();
+    PimPhaseTimer t_pack_w(PimPhase::PackWeights);
     pack_weights(decomposition_, w.data(), reduction, g.out_channels, packed_w_);
   } catch (const Error& e) {
     throw Error("PIM layer '" + name() + "': " + e.what());
   }
   if (die_) die_->set_noise(bank_, die_layer_, die_calls_++);
   const auto count = static_cast<std::size_t>(out_shape.numel());
-  pim_.resize(count);
-  exact_.resize(count);
-  packed_pim_gemm(decomposition_, bank_, packed_x_, packed_w_, reduction, g.out_channels, out_shape[2] * out_shape[3],
-                  pim_.data(), exact_.data());
+  image_pixels_ = out_shape[2] * out_shape[3];
+  pim_sum_.resize(count);
+  pim_ready_ = exact_ready_ = false;
+  PimMoments moments;
+  PimPhaseTimer t_gemm(PimPhase::PimGemm);
+  packed_pim_gemm_integer(decomposition_, bank_, packed_x_, packed_w_, reduction, g.out_channels, image_pixels_,
+                          pim_sum_.data(), nullptr, &moments);
+  t_gemm.stop();
 
-  // rho = std(y~) / std(y) (DESIGN.md 2.4).
-  double pim_mean = 0, pim_std = 0, exact_mean = 0, exact_std = 0;
-  mean_std(pim_.data(), count, pim_mean, pim_std);
-  mean_std(exact_.data(), count, exact_mean, exact_std);
-  batch_rho_ = (pim_std > 0.0 && exact_std > 0.0) ? pim_std / exact_std : 1.0;
+  // rho = std(y~) / std(y) (DESIGN.md 2.4) from the exact moments: std(y~) = Delta std(A) (Delta = 1
+  // with integer read-out), population stds, the 1/n factors cancel.
+  PimPhaseTimer t_rho(PimPhase::Rho);
+  const Adc& adc = bank_.adc();
+  const double pim_variance = moments.pim_scaled_variance(), exact_variance = moments.exact_scaled_variance();
+  const double pim_scale = adc.integer_readout() ? 1.0 : adc.delta();
+  batch_rho_ = (pim_variance > 0.0 && exact_variance > 0.0) ? pim_scale * std::sqrt(pim_variance / exact_variance) : 1.0;
+  t_rho.stop();
   if (calibrating_) {  // exact cumulative average (DESIGN.md 2.5)
     calibration_sum_ += batch_rho_;
     ++calibration_count_;
@@ -176,19 +183,58 @@ void PimConv2d::compute(const Tensor& src_q, const Tensor& weight_q, Tensor& dst
   const double rho_used = (mode == nn::Mode::Train || calibrating_) ? batch_rho_ : static_cast<double>(running_rho_[0]);
   double scale = static_cast<double>(input_scale()) * static_cast<double>(weight_scale());
   if (settings_.rescale == Rescale::Both) scale /= rho_used;  // DESIGN.md 2.4, mode both
+  PimPhaseTimer t_out(PimPhase::Output);
   dst.resize(out_shape);
   float* out = dst.data();
+  const std::int64_t* sums = pim_sum_.data();
+  const std::int64_t c = sum_coefficient(decomposition_, reduction);
+  if (adc.integer_readout()) {
 #pragma omp parallel for schedule(static) if (count > (std::size_t{1} << 16))
-  for (std::size_t i = 0; i < count; ++i) out[i] = static_cast<float>(scale * pim_[i]);
+    for (std::size_t i = 0; i < count; ++i) out[i] = static_cast<float>(scale * static_cast<double>(sums[i]));
+  } else {
+    const double delta = adc.delta(), offset = adc.p_lo() * static_cast<double>(c);
+#pragma omp parallel for schedule(static) if (count > (std::size_t{1} << 16))
+    for (std::size_t i = 0; i < count; ++i)
+      out[i] = static_cast<float>(scale * std::fma(delta, static_cast<double>(sums[i]), offset));
+  }
+  t_out.stop();
+  if (pim_profiling())
+    compute_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - compute_start).count();
+}
 
-  // The straight-through backward differentiates the exact convolution; running it here sets up
-  // (and caches src for) oneDNN's backward primitives.
-  if (mode == nn::Mode::Train && !calibrating_) engine().forward(src_q, weight_q, exact_float_);
+const std::vector<double>& PimConv2d::pim_output() const {
+  if (!pim_ready_) {
+    const nn::ConvGeometry& g = geometry();
+    const std::int64_t c = sum_coefficient(decomposition_, g.in_channels * g.kernel * g.kernel);
+    pim_.resize(pim_sum_.size());
+    for (std::size_t i = 0; i < pim_sum_.size(); ++i) pim_[i] = pim_value(bank_.adc(), c, pim_sum_[i]);
+    pim_ready_ = true;
+  }
+  return pim_;
+}
+
+const std::vector<std::int64_t>& PimConv2d::exact_output() const {
+  if (!exact_ready_) {
+    const nn::ConvGeometry& g = geometry();
+    const Index reduction = g.in_channels * g.kernel * g.kernel;
+    exact_.resize(pim_sum_.size());
+    if (!exact_.empty()) {
+      // The exact product does not depend on the ADC: any bank of the right range will do.
+      packed_pim_gemm_integer(decomposition_, AdcBank(adc()), packed_x_, packed_w_, reduction, g.out_channels,
+                              image_pixels_, nullptr, exact_.data(), nullptr);
+    }
+    exact_ready_ = true;
+  }
+  return exact_;
 }
 
 void PimConv2d::compute_backward(const Tensor& src_q, const Tensor& weight_q, const Tensor& diff_dst,
                                  Tensor* diff_src_q, Tensor& diff_weight_q) {
+  const auto compute_start = std::chrono::steady_clock::now();
+  PimPhaseTimer timer(PimPhase::BackwardConv);
   nn::QuantConv2d::compute_backward(src_q, weight_q, diff_dst, diff_src_q, diff_weight_q);
+  if (pim_profiling())
+    compute_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - compute_start).count();
   if (settings_.rescale != Rescale::Backward) return;
   // DESIGN.md 2.4, mode backward: dL/dy = rho dL/dy~ (applied to both gradients of the linear product).
   const auto rho = static_cast<float>(batch_rho_);

@@ -7,11 +7,14 @@
 //             ADC of `adc_bits` bits, or the columns and noise of an attached die);
 //             exact y = sum X W (same partial sums, exact integers);
 //             rho = std(y~) / std(y) over all elements of the batch output (population std; rho = 1
-//             when either std is 0);
+//             when either std is 0), from the exact integer moments of A and y (pim/kernels/packed.h:
+//             y~ = A or fma(Delta, A, p_lo C), so std(y~) = Delta std(A) up to the rounding of y~);
 //             output s_a s_w y~ (rescale none | backward) or s_a s_w y~ / rho_used (both).
 //   backward  straight-through to the exact product y = s_a s_w sum X W: the gradient of the exact
 //             convolution of x_q and w_q (oneDNN), times rho in mode backward (DESIGN.md 2.4);
-//             rho is a constant.
+//             rho is a constant. oneDNN's backward needs its forward on the same operands: the base
+//             class runs that exact FP32 convolution at the start of the backward (its output is
+//             not used), so evaluation never pays for it.
 // rho_used: the batch rho in Mode::Train and while calibrating; the running rho in Mode::Eval.
 // Running rho (state "<name>.rho", shape (1), initial 1): after each Train forward
 // running <- 0.9 running + 0.1 rho (BN's momentum 0.1); while calibrating it is the exact
@@ -57,6 +60,9 @@ class PimConv2d : public nn::QuantConv2d {
   PimConv2d(std::string name, nn::ConvGeometry g, nn::LayerQuantization quantization, PimLayerSettings settings);
 
   void collect_state(std::vector<nn::StateTensor>& out) override;
+  // QuantConv2d's passes, timed by phase when profiling is on (pim/profile.h).
+  const Tensor& forward(const Tensor& src, nn::Mode mode) override;
+  const Tensor& backward(const Tensor& diff_dst) override;
 
   const Decomposition& decomposition() const { return decomposition_; }
   const PimLayerSettings& settings() const { return settings_; }
@@ -78,9 +84,10 @@ class PimConv2d : public nn::QuantConv2d {
   double running_rho() const { return running_rho_[0]; }
   double batch_rho() const { return batch_rho_; }  // of the latest forward
 
-  // The latest forward's y~ and exact y (NCHW, integer domain, before the scales s_a s_w).
-  const std::vector<double>& pim_output() const { return pim_; }
-  const std::vector<std::int64_t>& exact_output() const { return exact_; }
+  // The latest forward's y~ and exact y (NCHW, integer domain, before the scales s_a s_w); made
+  // on first request after a forward (the forward itself keeps only the PIM sums and the moments).
+  const std::vector<double>& pim_output() const;
+  const std::vector<std::int64_t>& exact_output() const;
 
  protected:
   void compute(const Tensor& src_q, const Tensor& weight_q, Tensor& dst, nn::Mode mode) override;
@@ -103,9 +110,12 @@ class PimConv2d : public nn::QuantConv2d {
   AdcBank bank_;
   PackedActivations packed_x_;
   PackedWeights packed_w_;
-  std::vector<double> pim_;
-  std::vector<std::int64_t> exact_;
-  Tensor exact_float_;  // the exact convolution run in Mode::Train (it prepares oneDNN's backward)
+  std::vector<std::int64_t> pim_sum_;  // A of pim/kernels/packed.h, NCHW
+  Index image_pixels_ = 1;
+  mutable std::vector<double> pim_;
+  mutable std::vector<std::int64_t> exact_;
+  mutable bool pim_ready_ = false, exact_ready_ = false;
+  double compute_seconds_ = 0.0;  // profiling: time inside compute / compute_backward of the latest pass
 };
 
 // ResNet layers for PIM-QAT (DESIGN.md 2.1): body and 1x1 shortcut convolutions become PimConv2d;

@@ -1,19 +1,49 @@
+// Packing, the plan of a product and the dispatch to the instruction-set paths
+// (pim/kernels/packed.h describes the layouts; pim/kernels/internal.h the plan).
 #include "pim/kernels/packed.h"
 
 #include <algorithm>
-#include <bit>
 #include <cmath>
 #include <string>
 
 #include "core/error.h"
+#include "pim/kernels/dispatch.h"
+#include "pim/kernels/internal.h"
 #include "pim/kernels/reference.h"
 
 namespace pimqat::pim {
 namespace {
 
-int words_per_group(const Decomposition& d) { return (d.rows + 63) / 64; }
+using detail::AdcPath;
+using detail::GemmPlan;
 
-void set_bit(std::uint64_t* words, Index row) { words[row >> 6] |= std::uint64_t{1} << (row & 63); }
+int chunks_per_group(const Decomposition& d) { return (d.rows + kPimChunkRows - 1) / kPimChunkRows; }
+
+int weight_planes(const Decomposition& d) {
+  return d.scheme == Scheme::Differential ? 2 * d.weight_bits : d.weight_bits;
+}
+
+int weight_passes(const Decomposition& d) {
+  return d.scheme == Scheme::Differential ? (d.weight_bits + 1) / 2 : (d.weight_bits + kPimSlots - 1) / kPimSlots;
+}
+
+detail::PackBlock pack_block_for(KernelIsa isa) {
+  switch (isa) {
+    case KernelIsa::Avx512: return detail::pack_block_avx512;
+    case KernelIsa::Avx2: return detail::pack_block_avx2;
+    case KernelIsa::Portable: break;
+  }
+  return detail::pack_block_portable;
+}
+
+detail::ExtractBits extract_for(KernelIsa isa) {
+  switch (isa) {
+    case KernelIsa::Avx512: return detail::extract_bits_avx512;
+    case KernelIsa::Avx2: return detail::extract_bits_avx2;
+    case KernelIsa::Portable: break;
+  }
+  return detail::extract_bits_portable;
+}
 
 [[noreturn]] void bad_activation(const Decomposition& d, const std::string& where, double value) {
   throw Error("activation integer " + where + " = " + std::to_string(value) + " is not an integer in [0, " +
@@ -26,16 +56,43 @@ void set_bit(std::uint64_t* words, Index row) { words[row >> 6] |= std::uint64_t
               "] (" + std::to_string(d.weight_bits) + "-bit weights)");
 }
 
+// Every word of `bits` is written by the packing that follows (no clearing needed).
+void shape_activations(const Decomposition& d, Index reduction, Index pixels, PackedActivations& out) {
+  d.validate();
+  out.pixels = pixels;
+  out.groups = d.groups(reduction);
+  out.planes = d.act_bits;
+  out.chunks = chunks_per_group(d);
+  out.bits.resize(static_cast<std::size_t>(out.blocks() * out.block_stride()));
+}
+
+// Tile rows of one block: row (g C16 + chunk) 16 + r holds reduction row g N + chunk 16 + r, or
+// nothing (zero) when that local row is past N or the row past K. `row_of[t]` = that reduction
+// row or -1.
+std::vector<Index> tile_rows(const Decomposition& d, Index reduction) {
+  const Index groups = d.groups(reduction);
+  const int chunks = chunks_per_group(d);
+  std::vector<Index> row_of(static_cast<std::size_t>(groups * chunks * kPimChunkRows), -1);
+  for (Index g = 0; g < groups; ++g)
+    for (Index r = 0; r < chunks * kPimChunkRows; ++r) {
+      const Index i = g * d.rows + r;
+      if (r < d.rows && i < reduction) row_of[static_cast<std::size_t>(g * chunks * kPimChunkRows + r)] = i;
+    }
+  return row_of;
+}
+
 template <class T>
 void pack_weights_impl(const Decomposition& d, const T* weights, Index reduction, Index out_channels,
                        PackedWeights& out) {
   d.validate();
   out.out_channels = out_channels;
   out.groups = d.groups(reduction);
-  out.words = words_per_group(d);
-  out.planes = d.scheme == Scheme::Differential ? 2 * d.weight_bits : d.weight_bits;
+  out.planes = weight_planes(d);
+  out.passes = weight_passes(d);
+  out.chunks = chunks_per_group(d);
   out.bits.assign(static_cast<std::size_t>(out_channels * out.channel_stride()), 0);
   const Index n = d.rows;
+  const int chunks = out.chunks, passes = out.passes;
   for (Index o = 0; o < out_channels; ++o) {
     for (Index i = 0; i < reduction; ++i) {
       const T raw = weights[o * reduction + i];
@@ -43,245 +100,256 @@ void pack_weights_impl(const Decomposition& d, const T* weights, Index reduction
         bad_weight(d, o, i, static_cast<double>(raw));
       const auto value = static_cast<std::int32_t>(raw);
       const Index g = i / n, r = i % n;
-      std::uint64_t* group = out.bits.data() + o * out.channel_stride() + g * out.planes * out.words;
+      std::uint16_t* group = out.bits.data() + o * out.channel_stride() + g * passes * chunks * kPimSlots;
+      const auto bit = static_cast<std::uint16_t>(1u << (r % kPimChunkRows));
+      const Index chunk = r / kPimChunkRows;
+      const auto set = [&](int pass, int slot) { group[(pass * chunks + chunk) * kPimSlots + slot] |= bit; };
       if (d.scheme == Scheme::Differential) {
-        const std::int32_t plus = std::max(value, 0), minus = std::max(-value, 0);
-        for (int u = 0; u < d.weight_bits; ++u) {
-          if ((plus >> u) & 1) set_bit(group + u * out.words, r);
-          if ((minus >> u) & 1) set_bit(group + (d.weight_bits + u) * out.words, r);
-        }
+        const std::int32_t magnitude[2] = {std::max(value, 0), std::max(-value, 0)};
+        for (int polarity = 0; polarity < 2; ++polarity)
+          for (int u = 0; u < d.weight_bits; ++u)
+            if ((magnitude[polarity] >> u) & 1) set(detail::differential_pass(u), detail::differential_slot(u, polarity));
       } else {
         const auto twos = static_cast<std::uint32_t>(value);
         for (int t = 0; t < d.weight_bits; ++t)
-          if ((twos >> t) & 1u) set_bit(group + t * out.words, r);
+          if ((twos >> t) & 1u) set(t / kPimSlots, t % kPimSlots);
       }
     }
   }
 }
 
-// How the partial sums p[lane] of column c become the values v that are accumulated,
-// acc[lane] += coefficient * v: v = Q_int(code) with integer read-out, else v = code (the
-// reference's exact-sum rule).
-struct ConvertTable {  // fixed ADC: one table p -> v per column (stride 0: shared by all columns)
-  const std::int32_t* table;  // [column][p - p_lo]
-  std::int64_t p_lo, stride;
-  void accumulate(Index column, int, Index, Index, const std::int64_t* p, std::int64_t coefficient,
-                  std::int64_t* acc) const {
-    const std::int32_t* t = table + column * stride - p_lo;
-    for (Index l = 0; l < kPimLanes; ++l) acc[l] += coefficient * static_cast<std::int64_t>(t[p[l]]);
-  }
-};
-
-struct ConvertDirect {  // thermal noise: every conversion through AdcBank::convert
-  const AdcBank* bank;
-  const std::int64_t* code_value;  // code -> v
-  int slices;
-  Index pixels;
-  void accumulate(Index column, int s, Index pixel0, Index valid, const std::int64_t* p, std::int64_t coefficient,
-                  std::int64_t* acc) const {
-    for (Index l = 0; l < valid; ++l)
-      acc[l] += coefficient *
-                code_value[bank->convert(column, p[l], conversion_index(column, s, slices, pixel0 + l, pixels))];
-  }
-};
-
-struct ConvertLossless {  // ideal ADC with Q(p) = p: no simulation
-  void accumulate(Index, int, Index, Index, const std::int64_t* p, std::int64_t coefficient, std::int64_t* acc) const {
-    for (Index l = 0; l < kPimLanes; ++l) acc[l] += coefficient * p[l];
-  }
-};
-
-// p[lane] += popcount(x[lane] & w) << shift, over the words of one (group, plane) pair.
-inline void and_popcount_lanes(const std::uint64_t* x, const std::uint64_t* w, int words, int shift,
-                               std::int64_t* p) {
-  for (int word = 0; word < words; ++word) {
-    const std::uint64_t wt = w[word];
-    const std::uint64_t* xs = x + word * kPimLanes;
-    for (Index l = 0; l < kPimLanes; ++l) p[l] += static_cast<std::int64_t>(std::popcount(xs[l] & wt)) << shift;
-  }
+// The largest |v| a plan's ADC path can produce.
+std::int64_t max_abs(const std::int32_t* values, std::size_t n) {
+  std::int64_t m = 0;
+  for (std::size_t i = 0; i < n; ++i) m = std::max<std::int64_t>(m, std::abs(static_cast<std::int64_t>(values[i])));
+  return m;
 }
 
-template <Scheme kScheme, class Convert>
-void gemm_impl(const Decomposition& d, const AdcBank& bank, const PackedActivations& x, const PackedWeights& w,
-               Index out_channels, Index image_pixels, double* pim_dst, std::int64_t* exact_dst,
-               const Convert& convert) {
-  constexpr Index kL = kPimLanes;
-  const Index pixels = x.pixels, groups = x.groups, blocks = x.blocks();
-  const int words = x.words, a_bits = d.act_bits, w_bits = d.weight_bits;
-  const int column_slices = d.column_slices(), w_planes = w.planes;
-  const bool integer_readout = bank.adc().integer_readout();
-  const double delta = bank.adc().delta(), p_lo = bank.adc().p_lo();
-  // C = sum of the coefficients of one output: the same for every output.
-  std::int64_t sum_coefficient = 0;
-  if constexpr (kScheme == Scheme::BitSerial) {
-    for (int s = 0; s < a_bits; ++s)
-      for (int t = 0; t < w_bits; ++t)
-        sum_coefficient += (std::int64_t{1} << s) * (t < w_bits - 1 ? (std::int64_t{1} << t) : -(std::int64_t{1} << t));
-    sum_coefficient *= groups;
-  } else if constexpr (kScheme == Scheme::Native) {
-    sum_coefficient = groups;
-  }
-  const Index x_stride = x.block_stride(), w_stride = w.channel_stride();
-#pragma omp parallel for schedule(dynamic, 1) if (pixels * out_channels * groups * a_bits * w_bits > (Index{1} << 15))
-  for (Index block = 0; block < blocks; ++block) {
-    alignas(64) std::int64_t acc[kL], exact[kL], p[kL], q[kL];
-    const Index pixel0 = block * kL, valid = std::min(kL, pixels - pixel0);
-    const std::uint64_t* xb = x.bits.data() + block * x_stride;
-    for (Index o = 0; o < out_channels; ++o) {
-      const std::uint64_t* w_channel = w.bits.data() + o * w_stride;
-      std::fill(acc, acc + kL, 0);
-      std::fill(exact, exact + kL, 0);
-      for (Index g = 0; g < groups; ++g) {
-        const std::uint64_t* xg = xb + g * a_bits * words * kL;
-        const std::uint64_t* wg = w_channel + g * w_planes * words;
-        const Index column0 = (g * out_channels + o) * column_slices;
-        if constexpr (kScheme == Scheme::BitSerial) {
-          for (int s = 0; s < a_bits; ++s) {
-            for (int t = 0; t < w_bits; ++t) {
-              std::fill(p, p + kL, 0);
-              and_popcount_lanes(xg + s * words * kL, wg + t * words, words, 0, p);
-              const std::int64_t c_t = t < w_bits - 1 ? (std::int64_t{1} << t) : -(std::int64_t{1} << t);
-              const std::int64_t coefficient = (std::int64_t{1} << s) * c_t;
-              convert.accumulate(column0 + t, s, pixel0, valid, p, coefficient, acc);
-              for (Index l = 0; l < kL; ++l) exact[l] += coefficient * p[l];
-            }
-          }
-        } else if constexpr (kScheme == Scheme::Differential) {
-          for (int s = 0; s < a_bits; ++s) {
-            std::fill(p, p + kL, 0);
-            std::fill(q, q + kL, 0);
-            for (int u = 0; u < w_bits; ++u) {
-              and_popcount_lanes(xg + s * words * kL, wg + u * words, words, u, p);
-              and_popcount_lanes(xg + s * words * kL, wg + (w_bits + u) * words, words, u, q);
-            }
-            const std::int64_t weight = std::int64_t{1} << s;
-            convert.accumulate(column0, s, pixel0, valid, p, weight, acc);
-            convert.accumulate(column0 + 1, s, pixel0, valid, q, -weight, acc);
-            for (Index l = 0; l < kL; ++l) exact[l] += weight * (p[l] - q[l]);
-          }
-        } else {
-          std::fill(p, p + kL, 0);
-          for (int s = 0; s < a_bits; ++s) {
-            for (int t = 0; t < w_bits; ++t) {
-              std::fill(q, q + kL, 0);
-              and_popcount_lanes(xg + s * words * kL, wg + t * words, words, 0, q);
-              const std::int64_t c_t = t < w_bits - 1 ? (std::int64_t{1} << t) : -(std::int64_t{1} << t);
-              const std::int64_t coefficient = (std::int64_t{1} << s) * c_t;
-              for (Index l = 0; l < kL; ++l) p[l] += coefficient * q[l];
-            }
-          }
-          convert.accumulate(column0, 0, pixel0, valid, p, 1, acc);
-          for (Index l = 0; l < kL; ++l) exact[l] += p[l];
-        }
-      }
-      for (Index l = 0; l < valid; ++l) {
-        const Index pixel = pixel0 + l;
-        const Index at = (pixel / image_pixels) * out_channels * image_pixels + o * image_pixels + pixel % image_pixels;
-        if (pim_dst)
-          pim_dst[at] = integer_readout
-                            ? static_cast<double>(acc[l])
-                            : std::fma(delta, static_cast<double>(acc[l]), p_lo * static_cast<double>(sum_coefficient));
-        if (exact_dst) exact_dst[at] = exact[l];
-      }
-    }
-  }
-}
+constexpr std::int64_t kMaxTableEntries = std::int64_t{1} << 22;
 
-template <Scheme kScheme>
-void dispatch_convert(const Decomposition& d, const AdcBank& bank, const PackedActivations& x, const PackedWeights& w,
-                      Index reduction, Index out_channels, Index image_pixels, double* pim_dst, std::int64_t* exact_dst) {
+struct PlanStorage {
+  std::vector<std::int32_t> table, code_value;
+  std::vector<double> gains, offsets;
+  std::shared_ptr<const AdcTables> tables;
+};
+
+GemmPlan make_plan(const Decomposition& d, const AdcBank& bank, const PackedActivations& x, const PackedWeights& w,
+                   Index reduction, Index out_channels, Index image_pixels, PlanStorage& storage) {
+  GemmPlan plan;
+  plan.scheme = d.scheme;
+  plan.act_bits = d.act_bits;
+  plan.weight_bits = d.weight_bits;
+  plan.rows = d.rows;
+  plan.slices = d.input_slices();
+  plan.column_slices = d.column_slices();
+  plan.reduction = reduction;
+  plan.groups = x.groups;
+  plan.out_channels = out_channels;
+  plan.pixels = x.pixels;
+  plan.blocks = x.blocks();
+  plan.image_pixels = image_pixels;
+  plan.chunks = x.chunks;
+  plan.passes = w.passes;
+  plan.x = x.bits.data();
+  plan.w = w.bits.data();
+  plan.x_block_stride = x.block_stride();
+  plan.w_channel_stride = w.channel_stride();
+  plan.bank = &bank;
+  plan.sum_coefficient = sum_coefficient(d, reduction);
+
   const Adc& adc = bank.adc();
-  if (bank.ideal() && adc.lossless()) {
-    gemm_impl<kScheme>(d, bank, x, w, out_channels, image_pixels, pim_dst, exact_dst, ConvertLossless{});
-    return;
-  }
-  const auto p_lo = static_cast<std::int64_t>(d.p_lo()), p_hi = static_cast<std::int64_t>(d.p_hi());
-  const std::int64_t points = p_hi - p_lo + 1;
-  std::vector<std::int64_t> code_value(static_cast<std::size_t>(adc.max_code()) + 1);
+  plan.p_lo = static_cast<std::int64_t>(d.p_lo());
+  plan.p_hi = static_cast<std::int64_t>(d.p_hi());
+  plan.points = plan.p_hi - plan.p_lo + 1;
+  plan.adc_p_lo = adc.p_lo();
+  plan.delta = adc.delta();
+  plan.max_code = adc.max_code();
+  storage.code_value.assign(static_cast<std::size_t>(adc.max_code()) + 1, 0);
   for (int c = 0; c <= adc.max_code(); ++c)
-    code_value[static_cast<std::size_t>(c)] = adc.integer_readout() ? adc.value_integer(c) : c;
-  constexpr std::int64_t kMaxTable = std::int64_t{1} << 24;
-  if (bank.ideal() && points <= kMaxTable) {
-    std::vector<std::int32_t> table(static_cast<std::size_t>(points));
-    for (std::int64_t p = p_lo; p <= p_hi; ++p)
-      table[static_cast<std::size_t>(p - p_lo)] =
-          static_cast<std::int32_t>(code_value[static_cast<std::size_t>(adc.code(bank.level(0, p)))]);
-    gemm_impl<kScheme>(d, bank, x, w, out_channels, image_pixels, pim_dst, exact_dst, ConvertTable{table.data(), p_lo, 0});
-    return;
+    storage.code_value[static_cast<std::size_t>(c)] = adc.integer_readout() ? static_cast<std::int32_t>(adc.value_integer(c)) : c;
+  const std::int64_t max_code_value = adc.integer_readout() ? max_abs(storage.code_value.data(), storage.code_value.size())
+                                                            : adc.max_code();
+
+  if (bank.ideal() && adc.lossless()) {
+    plan.path = AdcPath::Lossless;
+    plan.max_value = std::max(std::abs(plan.p_lo), std::abs(plan.p_hi));
+  } else if (!bank.noisy() && bank.ideal_columns() && plan.points <= kMaxTableEntries) {
+    plan.path = AdcPath::SharedTable;
+    storage.table.assign(static_cast<std::size_t>(plan.points), 0);
+    for (std::int64_t k = 0; k < plan.points; ++k)
+      storage.table[static_cast<std::size_t>(k)] =
+          storage.code_value[static_cast<std::size_t>(adc.code(bank.level(0, plan.p_lo + k)))];
+    plan.table = storage.table.data();
+    plan.max_value = max_abs(storage.table.data(), storage.table.size());
+  } else {
+    storage.tables = bank.tables(kMaxTableEntries);
+    if (!bank.noisy()) {
+      if (storage.tables) {
+        plan.path = AdcPath::ColumnTable;
+        const AdcTables& t = *storage.tables;
+        storage.table.assign(t.codes.size(), 0);
+        for (std::size_t k = 0; k < t.codes.size(); ++k)
+          storage.table[k] = storage.code_value[static_cast<std::size_t>(t.codes[k])];
+        plan.table = storage.table.data();
+        plan.max_value = max_abs(storage.table.data(), storage.table.size());
+      } else {
+        plan.path = AdcPath::Direct;
+        plan.max_value = max_code_value;
+      }
+    } else {
+      plan.sigma = bank.noise_sigma();
+      plan.code_value = adc.integer_readout() ? storage.code_value.data() : nullptr;
+      plan.max_value = max_code_value;
+      if (bank.noise_words()) {
+        plan.noise = *bank.noise_words();
+        plan.noise_words = true;
+      }
+      if (storage.tables) {
+        plan.path = AdcPath::Noisy;
+        plan.levels = storage.tables->levels.data();
+        plan.level_stride = storage.tables->columns == 1 ? 0 : storage.tables->points;
+      } else if (bank.curve() == CurveModel::Linear) {
+        plan.path = AdcPath::Noisy;
+        if (!bank.ideal_columns()) {
+          const auto columns = static_cast<std::size_t>(bank.column_count());
+          storage.gains.assign(columns, 1.0);
+          storage.offsets.assign(columns, 0.0);
+          for (std::size_t c = 0; c < columns; ++c) {
+            storage.gains[c] = bank.column(static_cast<std::int64_t>(c)).gain;
+            storage.offsets[c] = bank.column(static_cast<std::int64_t>(c)).offset;
+          }
+          plan.gains = storage.gains.data();
+          plan.offsets = storage.offsets.data();
+        }
+      } else {
+        plan.path = AdcPath::Direct;
+      }
+    }
   }
-  const Index columns = d.columns(reduction, out_channels);
-  // Per-column tables pay off when each entry is used about once: points <= P S conversions per column.
-  if (!bank.noisy() && columns * points <= kMaxTable && points <= x.pixels * d.input_slices()) {
-    std::vector<std::int32_t> table(static_cast<std::size_t>(columns * points));
-#pragma omp parallel for schedule(static) if (columns * points > (std::int64_t{1} << 16))
-    for (Index c = 0; c < columns; ++c)
-      for (std::int64_t p = p_lo; p <= p_hi; ++p)
-        table[static_cast<std::size_t>(c * points + p - p_lo)] =
-            static_cast<std::int32_t>(code_value[static_cast<std::size_t>(adc.code(bank.level(c, p)))]);
-    gemm_impl<kScheme>(d, bank, x, w, out_channels, image_pixels, pim_dst, exact_dst,
-                       ConvertTable{table.data(), p_lo, points});
-    return;
-  }
-  gemm_impl<kScheme>(d, bank, x, w, out_channels, image_pixels, pim_dst, exact_dst,
-                     ConvertDirect{&bank, code_value.data(), d.input_slices(), x.pixels});
+
+  // Bounds of |A| and |y| over all operands in range.
+  const std::int64_t groups = x.groups;
+  const std::int64_t p_max = std::max(std::abs(plan.p_lo), std::abs(plan.p_hi));
+  const std::int64_t a_mask = (std::int64_t{1} << d.act_bits) - 1, w_mask = (std::int64_t{1} << d.weight_bits) - 1;
+  const std::int64_t value = std::max(plan.max_value, p_max);
+  const std::int64_t per_group = d.scheme == Scheme::BitSerial      ? a_mask * w_mask * value
+                                 : d.scheme == Scheme::Differential ? 2 * a_mask * value
+                                                                    : value;
+  plan.max_output = groups * per_group;
+  return plan;
 }
 
 }  // namespace
 
+void PimMoments::merge(const PimMoments& other) {
+  count += other.count;
+  pim_sum += other.pim_sum;
+  pim_square += other.pim_square;
+  exact_sum += other.exact_sum;
+  exact_square += other.exact_square;
+}
+
+double PimMoments::pim_scaled_variance() const {
+  return static_cast<double>(static_cast<PimInt128>(count) * pim_square - pim_sum * pim_sum);
+}
+
+double PimMoments::exact_scaled_variance() const {
+  return static_cast<double>(static_cast<PimInt128>(count) * exact_square - exact_sum * exact_sum);
+}
+
+std::int64_t sum_coefficient(const Decomposition& d, Index reduction) {
+  const std::int64_t groups = d.groups(reduction);
+  switch (d.scheme) {
+    case Scheme::BitSerial: {
+      std::int64_t c = 0;
+      for (int s = 0; s < d.act_bits; ++s)
+        for (int t = 0; t < d.weight_bits; ++t)
+          c += (std::int64_t{1} << s) * (t < d.weight_bits - 1 ? (std::int64_t{1} << t) : -(std::int64_t{1} << t));
+      return c * groups;
+    }
+    case Scheme::Differential: return 0;
+    case Scheme::Native: return groups;
+  }
+  return 0;
+}
+
 void pack_activations(const Decomposition& d, const std::int32_t* src, Index reduction, Index pixels,
                       PackedActivations& out) {
-  d.validate();
-  out.pixels = pixels;
-  out.groups = d.groups(reduction);
-  out.planes = d.act_bits;
-  out.words = words_per_group(d);
-  out.bits.assign(static_cast<std::size_t>(out.blocks() * out.block_stride()), 0);
-  const Index n = d.rows;
-  for (Index i = 0; i < reduction; ++i) {
-    const Index g = i / n, r = i % n;
-    for (Index pixel = 0; pixel < pixels; ++pixel) {
-      const std::int32_t v = src[i * pixels + pixel];
-      if (v < 0 || v > d.max_activation())
-        bad_activation(d, "X[" + std::to_string(i) + "][" + std::to_string(pixel) + "]", v);
-      const Index block = pixel / kPimLanes, lane = pixel % kPimLanes;
-      std::uint64_t* group = out.bits.data() + block * out.block_stride() + g * out.planes * out.words * kPimLanes;
-      for (int s = 0; s < d.act_bits; ++s)
-        if ((v >> s) & 1) group[(s * out.words + (r >> 6)) * kPimLanes + lane] |= std::uint64_t{1} << (r & 63);
+  shape_activations(d, reduction, pixels, out);
+  for (Index i = 0; i < reduction * pixels; ++i)
+    if (src[i] < 0 || src[i] > d.max_activation())
+      bad_activation(d, "X[" + std::to_string(i / pixels) + "][" + std::to_string(i % pixels) + "]", src[i]);
+  const std::vector<Index> row_of = tile_rows(d, reduction);
+  const detail::ExtractBits extract = extract_for(active_kernel_isa());
+  const Index blocks = out.blocks(), tile_size = static_cast<Index>(row_of.size()) * kPimBlockPixels;
+#pragma omp parallel if (reduction * pixels > (Index{1} << 16))
+  {
+    std::vector<std::uint8_t> tile(static_cast<std::size_t>(tile_size));
+#pragma omp for schedule(static)
+    for (Index block = 0; block < blocks; ++block) {
+      const Index pixel0 = block * kPimBlockPixels, valid = std::min(kPimBlockPixels, pixels - pixel0);
+      for (std::size_t t = 0; t < row_of.size(); ++t) {
+        std::uint8_t* row = tile.data() + t * kPimBlockPixels;
+        const Index i = row_of[t];
+        for (Index l = 0; l < kPimBlockPixels; ++l)
+          row[l] = (i >= 0 && l < valid) ? static_cast<std::uint8_t>(src[i * pixels + pixel0 + l]) : 0;
+      }
+      extract(tile.data(), out.groups, out.chunks, out.planes, out.bits.data() + block * out.block_stride());
     }
   }
 }
 
 void pack_activations(const Decomposition& d, const Im2colGeometry& geometry, const float* integers,
                       PackedActivations& out) {
-  d.validate();
   geometry.validate();
   const Index reduction = geometry.reduction(), pixels = geometry.pixels();
-  out.pixels = pixels;
-  out.groups = d.groups(reduction);
-  out.planes = d.act_bits;
-  out.words = words_per_group(d);
-  out.bits.assign(static_cast<std::size_t>(out.blocks() * out.block_stride()), 0);
+  shape_activations(d, reduction, pixels, out);
 
-  // 1. Validate and convert to bytes in a zero-padded copy (no bounds checks in the gather below).
-  const Index pad = geometry.padding;
-  const Index hp = geometry.height + 2 * pad, wp = geometry.width + 2 * pad, padded_plane = hp * wp;
+  // 1. Validate and convert to bytes in zero-padded, stride-phase-split planes: with stride s,
+  // phase (a, b) of channel c holds padded[s y + a][s x + b] at (y, x), so that every (kh, kw)
+  // reads consecutive output pixels from consecutive bytes.
+  const Index pad = geometry.padding, stride = geometry.stride;
+  const Index hp = geometry.height + 2 * pad, wp = geometry.width + 2 * pad;
+  const Index hq = (hp + stride - 1) / stride, wq = (wp + stride - 1) / stride;
+  const Index phase_size = hq * wq, channel_size = stride * stride * phase_size;
   const Index planes = geometry.batch * geometry.channels;
   const Index plane_size = geometry.height * geometry.width;
-  std::vector<std::uint8_t> padded(static_cast<std::size_t>(planes * padded_plane), 0);
+  // 8 bytes of margin on both sides: the block gathers load whole 8-byte rows (pack_block_*).
+  out.scratch.assign(static_cast<std::size_t>(planes * channel_size + 2 * kPimBlockPixels), 0);
+  std::uint8_t* const padded = out.scratch.data() + kPimBlockPixels;
   const auto max_value = static_cast<float>(d.max_activation());
   Index first_bad = -1;
 #pragma omp parallel for schedule(static) if (planes * plane_size > (Index{1} << 16))
   for (Index plane = 0; plane < planes; ++plane) {
     const float* src = integers + plane * plane_size;
-    std::uint8_t* dst = padded.data() + plane * padded_plane + pad * wp + pad;
+    std::uint8_t* dst = padded + plane * channel_size;
     bool bad = false;
-    for (Index h = 0; h < geometry.height; ++h)
+    for (Index h = 0; h < geometry.height; ++h) {
+      const Index y = h + pad;
+      std::uint8_t* line = dst + ((y % stride) * stride) * phase_size + (y / stride) * wq;
+      const float* row = src + h * geometry.width;
+      if (stride == 1) {
+        std::uint8_t* bytes = line + pad;
+        for (Index w = 0; w < geometry.width; ++w) {
+          const float v = row[w];
+          const bool ok = v >= 0.0f && v <= max_value && v == std::floor(v);
+          bad |= !ok;
+          bytes[w] = static_cast<std::uint8_t>(ok ? v : 0.0f);
+        }
+        continue;
+      }
+      Index phase = pad % stride, xq = pad / stride;
       for (Index w = 0; w < geometry.width; ++w) {
-        const float v = src[h * geometry.width + w];
+        const float v = row[w];
         const bool ok = v >= 0.0f && v <= max_value && v == std::floor(v);
         bad |= !ok;
-        dst[h * wp + w] = static_cast<std::uint8_t>(ok ? v : 0.0f);
+        line[phase * phase_size + xq] = static_cast<std::uint8_t>(ok ? v : 0.0f);
+        if (++phase == stride) {
+          phase = 0;
+          ++xq;
+        }
       }
+    }
     if (bad) {
       for (Index i = 0; i < plane_size; ++i) {
         const float v = src[i];
@@ -295,38 +363,37 @@ void pack_activations(const Decomposition& d, const Im2colGeometry& geometry, co
   }
   if (first_bad >= 0) bad_activation(d, "at flat NCHW index " + std::to_string(first_bad), integers[first_bad]);
 
-  // 2. Gather kPimLanes pixels per (c, kh, kw) and spread the bits over the planes.
+  // 2. Per block of 8 output pixels: a byte tile of its im2col rows (8 consecutive bytes when the
+  // block's pixels are consecutive in one output row), then the bit-planes.
+  const std::vector<Index> row_of = tile_rows(d, reduction);
+  std::vector<Index> offset(row_of.size(), -1);  // byte offset of tile row t relative to a pixel's base
+  for (std::size_t t = 0; t < row_of.size(); ++t) {
+    const Index i = row_of[t];
+    if (i < 0) continue;
+    const Index kw = i % geometry.kernel_w, kh = (i / geometry.kernel_w) % geometry.kernel_h;
+    const Index c = i / (static_cast<Index>(geometry.kernel_w) * geometry.kernel_h);
+    offset[t] = c * channel_size + ((kh % stride) * stride + kw % stride) * phase_size + (kh / stride) * wq + kw / stride;
+  }
   const Index oh_count = geometry.out_height(), ow_count = geometry.out_width();
-  const Index n_rows = d.rows, blocks = out.blocks();
+  const detail::PackBlock pack_block = pack_block_for(active_kernel_isa());
+  const detail::BlockSource block_source{padded, offset.data(), out.groups, out.chunks, out.planes};
+  const Index blocks = out.blocks();
 #pragma omp parallel for schedule(static) if (pixels * reduction > (Index{1} << 16))
   for (Index block = 0; block < blocks; ++block) {
-    Index base[kPimLanes];
-    std::uint8_t live[kPimLanes];
-    for (Index l = 0; l < kPimLanes; ++l) {
-      const Index pixel = block * kPimLanes + l;
-      live[l] = pixel < pixels ? 0xFF : 0x00;
-      const Index q = pixel < pixels ? pixel : 0;
-      const Index ow = q % ow_count, oh = (q / ow_count) % oh_count, n = q / (ow_count * oh_count);
-      base[l] = n * geometry.channels * padded_plane + oh * geometry.stride * wp + ow * geometry.stride;
-    }
-    std::uint64_t* words = out.bits.data() + block * out.block_stride();
-    std::uint8_t values[kPimLanes];
-    for (Index c = 0; c < geometry.channels; ++c) {
-      for (int kh = 0; kh < geometry.kernel_h; ++kh) {
-        for (int kw = 0; kw < geometry.kernel_w; ++kw) {
-          const Index i = (c * geometry.kernel_h + kh) * geometry.kernel_w + kw;
-          const std::uint8_t* at = padded.data() + c * padded_plane + kh * wp + kw;
-          for (Index l = 0; l < kPimLanes; ++l) values[l] = at[base[l]] & live[l];
-          const Index g = i / n_rows, r = i % n_rows;
-          std::uint64_t* group = words + (g * out.planes * out.words + (r >> 6)) * kPimLanes;
-          const int bit = static_cast<int>(r & 63);
-          for (int s = 0; s < d.act_bits; ++s) {
-            std::uint64_t* plane = group + s * out.words * kPimLanes;
-            for (Index l = 0; l < kPimLanes; ++l) plane[l] |= static_cast<std::uint64_t>((values[l] >> s) & 1) << bit;
-          }
+    Index base[kPimBlockPixels];
+    const Index pixel0 = block * kPimBlockPixels, valid = std::min(kPimBlockPixels, pixels - pixel0);
+    Index ow = pixel0 % ow_count, oh = (pixel0 / ow_count) % oh_count, n = pixel0 / (ow_count * oh_count);
+    for (Index l = 0; l < valid; ++l) {
+      base[l] = n * geometry.channels * channel_size + oh * wq + ow;
+      if (++ow == ow_count) {
+        ow = 0;
+        if (++oh == oh_count) {
+          oh = 0;
+          ++n;
         }
       }
     }
+    pack_block(block_source, base, valid, out.bits.data() + block * out.block_stride());
   }
 }
 
@@ -340,31 +407,49 @@ void pack_weights(const Decomposition& d, const float* weights, Index reduction,
   pack_weights_impl(d, weights, reduction, out_channels, out);
 }
 
-void packed_pim_gemm(const Decomposition& d, const AdcBank& bank, const PackedActivations& x,
-                     const PackedWeights& w, Index reduction, Index out_channels, Index image_pixels, double* pim_dst,
-                     std::int64_t* exact_dst) {
+void packed_pim_gemm_integer(const Decomposition& d, const AdcBank& bank, const PackedActivations& x,
+                             const PackedWeights& w, Index reduction, Index out_channels, Index image_pixels,
+                             std::int64_t* pim_sum, std::int64_t* exact_dst, PimMoments* moments) {
   d.validate();
   check_bank(d, bank, reduction, out_channels);
   const Index groups = d.groups(reduction);
-  if (x.groups != groups || x.planes != d.act_bits || x.words != words_per_group(d) || w.groups != groups ||
-      w.out_channels != out_channels || w.words != x.words ||
-      w.planes != (d.scheme == Scheme::Differential ? 2 * d.weight_bits : d.weight_bits))
+  if (x.groups != groups || x.planes != d.act_bits || x.chunks != chunks_per_group(d) || w.groups != groups ||
+      w.out_channels != out_channels || w.chunks != x.chunks || w.planes != weight_planes(d) ||
+      w.passes != weight_passes(d))
     throw Error("packed PIM operands do not fit " + d.str() + " with K = " + std::to_string(reduction) +
                 ", C_out = " + std::to_string(out_channels));
   if (image_pixels < 1 || x.pixels % image_pixels != 0)
     throw Error("packed PIM product: " + std::to_string(x.pixels) + " pixels are not a whole number of images of " +
                 std::to_string(image_pixels));
-  switch (d.scheme) {
-    case Scheme::BitSerial:
-      dispatch_convert<Scheme::BitSerial>(d, bank, x, w, reduction, out_channels, image_pixels, pim_dst, exact_dst);
+  if (moments) *moments = PimMoments{};
+  if (x.pixels == 0) return;
+  PlanStorage storage;
+  GemmPlan plan = make_plan(d, bank, x, w, reduction, out_channels, image_pixels, storage);
+  plan.pim_sum = pim_sum;
+  plan.exact = exact_dst;
+  plan.moments = moments;
+  switch (active_kernel_isa()) {
+    case KernelIsa::Avx512:
+      if (detail::gemm_avx512(plan)) return;
       break;
-    case Scheme::Differential:
-      dispatch_convert<Scheme::Differential>(d, bank, x, w, reduction, out_channels, image_pixels, pim_dst, exact_dst);
+    case KernelIsa::Avx2:
+      if (detail::gemm_avx2(plan)) return;
       break;
-    case Scheme::Native:
-      dispatch_convert<Scheme::Native>(d, bank, x, w, reduction, out_channels, image_pixels, pim_dst, exact_dst);
-      break;
+    case KernelIsa::Portable: break;
   }
+  detail::gemm_portable(plan);
+}
+
+void packed_pim_gemm(const Decomposition& d, const AdcBank& bank, const PackedActivations& x,
+                     const PackedWeights& w, Index reduction, Index out_channels, Index image_pixels, double* pim_dst,
+                     std::int64_t* exact_dst) {
+  std::vector<std::int64_t> sums(pim_dst ? static_cast<std::size_t>(x.pixels * out_channels) : 0);
+  packed_pim_gemm_integer(d, bank, x, w, reduction, out_channels, image_pixels, pim_dst ? sums.data() : nullptr,
+                          exact_dst, nullptr);
+  if (!pim_dst) return;
+  const std::int64_t c = sum_coefficient(d, reduction);
+  const Adc& adc = bank.adc();
+  for (std::size_t i = 0; i < sums.size(); ++i) pim_dst[i] = pim_value(adc, c, sums[i]);
 }
 
 }  // namespace pimqat::pim

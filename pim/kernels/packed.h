@@ -1,23 +1,31 @@
 #pragma once
 // Bit-plane PIM kernels for all three schemes (DESIGN.md 2.2): partial sums from AND + popcount
-// over packed row groups, the ADC as a table lookup where it is fixed, and the exact integer
-// product from the same partial sums. Bit-identical to pim/kernels/reference.h (the oracle),
-// noise included (tests/pim/packed.cpp).
+// over packed row groups, the ADC as a table lookup (or the level arithmetic plus thermal noise),
+// shift-and-add, and the exact integer product from the same partial sums. Bit-identical to
+// pim/kernels/reference.h (the oracle), noise included, on every instruction-set path
+// (pim/kernels/dispatch.h); tests/pim/kernels_*.cpp check a seeded grid of shapes on each.
 //
-// Layout (W = ceil(N / 64) words per row group; row i of the reduction is row r = i - g N of
-// group g = i / N, stored in word r / 64, bit r % 64; rows past K are 0). Pixels are processed in
-// lanes of kPimLanes: pixel = block * kPimLanes + lane (pixels past P are all-zero padding).
-//   activations  x_bits[block][g][s][word][lane]  s = 0 .. b_a-1: bit s of X (every scheme)
-//   weights      w_bits[o][g][plane][word]    bit-serial, native: plane t = bit t of W's b_w-bit
-//                two's complement; differential: planes 0 .. b_w-1 = bits of W+ = max(W, 0),
-//                planes b_w .. 2 b_w-1 = bits of W- = max(-W, 0).
-// Partial sums: bit-serial p_gst = sum_w popcount(x_s & w_t); differential
-//   p+-_gs = sum_u 2^u popcount(x_s & W+-_u); native p_g = sum_s sum_t 2^s c_t popcount(x_s & w_t).
-// The lane loops (AND + popcount of kPimLanes words against one broadcast weight word, the ADC
-// table lookup, shift-and-add) are written for the compiler's vectorizer (VPOPCNTQ on AVX-512).
-// All sums are exact integers; the output follows the reference's exact-sum rule. Where the
-// ADC is fixed (no thermal noise) it is a table p -> value per column (or one for ideal columns);
-// with noise every conversion goes through AdcBank::convert with the reference's numbering.
+// Layout. A row group of N rows is cut into C16 = ceil(N / 16) chunks of 16 rows; row i of the
+// reduction is local row r = i - g N of group g = i / N, chunk r / 16, bit r % 16 of a uint16;
+// rows past K and chunk bits past N are 0. Pixels (im2col order (n, oh, ow)) come in blocks of
+// kPimBlockPixels = 8; pixels past P are all-zero padding.
+//   activations  x[block][g][s][chunk][lane]   uint16, s = 0 .. b_a-1 (bit s of X), lane = pixel % 8
+//   weights      w[o][g][pass][chunk][slot]    uint16, 4 slots: the 4 planes of one pass side by
+//                side, so w[o][g][pass][chunk] read as one uint64 holds 4 planes.
+//   Weight planes: bit-serial and native: plane t = bit t of W's b_w-bit two's complement, pass t/4,
+//   slot t%4 (passes = ceil(b_w / 4)); differential: magnitude bit u of W+ = max(W, 0) and of
+//   W- = max(-W, 0) at pass u/2, slot 2 polarity + u%2 (polarity 0 = W+), passes = ceil(b_w / 2).
+// Partial sums: cnt(s, plane) = sum_chunks popcount(x_s & w_plane);
+//   bit-serial   p_gst = cnt(s, t)
+//   differential p+-_gs = sum_u 2^u cnt(s, u, polarity)
+//   native       p_g = sum_s sum_t 2^s c_t cnt(s, t)
+//
+// Results are integers (the reference's exact-sum rule): the PIM sum A = sum_conversions c v, with
+// v = Q(p) when the ADC reads out integers (Delta <= 1) and v = code otherwise, so that
+//   y~ = A (integer read-out)   or   y~ = fma(Delta, A, p_lo * C)   (C = sum_coefficient()),
+// and the exact product y = sum X W. Exact for any operands in range (int64 sums; the SIMD paths
+// use 16/32-bit lanes only where the bounds of the configuration allow it, else the portable path).
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -28,26 +36,53 @@
 
 namespace pimqat::pim {
 
-inline constexpr Index kPimLanes = 32;
+inline constexpr Index kPimBlockPixels = 8;
+inline constexpr int kPimChunkRows = 16;
+inline constexpr int kPimSlots = 4;
 
 struct PackedActivations {
   Index pixels = 0;
   Index groups = 0;
-  int planes = 0;
-  int words = 0;
-  std::vector<std::uint64_t> bits;
-  Index blocks() const { return (pixels + kPimLanes - 1) / kPimLanes; }
-  Index block_stride() const { return groups * planes * words * kPimLanes; }
+  int planes = 0;  // b_a
+  int chunks = 0;  // C16
+  std::vector<std::uint16_t> bits;
+  std::vector<std::uint8_t> scratch;  // reused between packings (the padded byte image)
+  Index blocks() const { return (pixels + kPimBlockPixels - 1) / kPimBlockPixels; }
+  Index block_stride() const { return groups * planes * chunks * kPimBlockPixels; }
 };
 
 struct PackedWeights {
   Index out_channels = 0;
   Index groups = 0;
-  int planes = 0;
-  int words = 0;
-  std::vector<std::uint64_t> bits;
-  Index channel_stride() const { return groups * planes * words; }
+  int planes = 0;  // b_w (bit-serial, native) or 2 b_w (differential)
+  int passes = 0;
+  int chunks = 0;
+  std::vector<std::uint16_t> bits;
+  Index channel_stride() const { return groups * passes * chunks * kPimSlots; }
 };
+
+__extension__ typedef __int128 PimInt128;
+
+// Exact first and second moments of the outputs of one product (integer sums: the same for any
+// summation order, thread count or instruction set).
+struct PimMoments {
+  std::int64_t count = 0;
+  PimInt128 pim_sum = 0, pim_square = 0;      // of A
+  PimInt128 exact_sum = 0, exact_square = 0;  // of y
+  void merge(const PimMoments& other);
+  // n^2 var = n sum v^2 - (sum v)^2 >= 0, exact; as a double (correctly rounded conversion).
+  double pim_scaled_variance() const;
+  double exact_scaled_variance() const;
+};
+
+// C = the sum of the coefficients of one output (the same for every output): bit-serial
+// G sum_s sum_t 2^s c_t, differential 0, native G.
+std::int64_t sum_coefficient(const Decomposition& d, Index reduction);
+// y~ from the PIM sum A (see above).
+inline double pim_value(const Adc& adc, std::int64_t sum_coefficient, std::int64_t a) {
+  return adc.integer_readout() ? static_cast<double>(a)
+                               : std::fma(adc.delta(), static_cast<double>(a), adc.p_lo() * static_cast<double>(sum_coefficient));
+}
 
 // From a row-major (K x P) integer matrix (im2col order). Throws pimqat::Error for a value outside
 // [0, 2^b_a - 1] (naming it).
@@ -64,10 +99,16 @@ void pack_weights(const Decomposition& d, const std::int32_t* weights, Index red
 void pack_weights(const Decomposition& d, const float* weights, Index reduction, Index out_channels,
                   PackedWeights& out);
 
-// y~ (and the exact product) of every (o, pixel), written at
+// The integer form: A and y of every (o, pixel), written at
 //   (pixel / image_pixels) * C_out * image_pixels + o * image_pixels + pixel % image_pixels,
-// i.e. NCHW for image_pixels = OH * OW, or a (C_out x P) matrix for image_pixels = P.
-// Either destination may be null. Conversion numbering and noise as the reference.
+// i.e. NCHW for image_pixels = OH * OW, or a (C_out x P) matrix for image_pixels = P; either
+// destination may be null. `moments` (optional) receives the moments of all outputs (overwritten).
+// Conversion numbering and noise as the reference.
+void packed_pim_gemm_integer(const Decomposition& d, const AdcBank& bank, const PackedActivations& x,
+                             const PackedWeights& w, Index reduction, Index out_channels, Index image_pixels,
+                             std::int64_t* pim_sum, std::int64_t* exact_dst, PimMoments* moments);
+
+// y~ as doubles (pim_value of A) and the exact product; placement as above, either may be null.
 void packed_pim_gemm(const Decomposition& d, const AdcBank& bank, const PackedActivations& x,
                      const PackedWeights& w, Index reduction, Index out_channels, Index image_pixels, double* pim_dst,
                      std::int64_t* exact_dst);

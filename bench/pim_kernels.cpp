@@ -1,0 +1,128 @@
+// Micro-benchmarks of the PIM kernels on each instruction-set path available here: normals per
+// second (pim/kernels/noise.h), activation packing and the PIM product on ResNet-20 layer shapes
+// (batch 128, 28x28 input), ideal ADC and a noisy non-ideal die. Reports CPU time per thread
+// (CLOCK_THREAD_CPUTIME_ID on one thread), which a loaded machine disturbs much less than wall time.
+// usage: pim_kernels [--repeat R] [--only noise|gemm] [--isa avx512|avx2|portable]
+#include <time.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/rng.h"
+#include "core/threads.h"
+#include "pim/die.h"
+#include "pim/kernels/dispatch.h"
+#include "pim/kernels/noise.h"
+#include "pim/kernels/packed.h"
+
+namespace {
+
+using namespace pimqat;
+using namespace pimqat::pim;
+
+double thread_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+struct Layer {
+  const char* name;
+  Index channels, size, out_channels;
+  int kernel, stride, padding;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int repeat = 3;
+  std::string only, isa_only;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--repeat" && i + 1 < argc) repeat = std::atoi(argv[++i]);
+    else if (a == "--only" && i + 1 < argc) only = argv[++i];
+    else if (a == "--isa" && i + 1 < argc) isa_only = argv[++i];
+    else {
+      std::fprintf(stderr, "usage: %s [--repeat R] [--only noise|gemm] [--isa avx512|avx2|portable]\n", argv[0]);
+      return 2;
+    }
+  }
+  set_threads(1);
+  std::vector<KernelIsa> paths;
+  for (KernelIsa isa : {KernelIsa::Avx512, KernelIsa::Avx2, KernelIsa::Portable})
+    if (kernel_isa_supported(isa) && (isa_only.empty() || kernel_isa_name(isa) == isa_only)) paths.push_back(isa);
+
+  // 1. Normals.
+  if (only.empty() || only == "noise") {
+    const auto words = PhiloxWords::of(RngKey{1, 2, Purpose::ThermalNoise, 3});
+    const Index count = 1 << 18;
+    std::vector<std::uint64_t> blocks(static_cast<std::size_t>(count));
+    for (Index i = 0; i < count; ++i) blocks[static_cast<std::size_t>(i)] = static_cast<std::uint64_t>(i) * 3 + 7;
+    std::vector<float> out(static_cast<std::size_t>(4 * count));
+    for (KernelIsa isa : paths) {
+      double best = 1e30;
+      for (int r = 0; r < repeat; ++r) {
+        const double t0 = thread_seconds();
+        gaussian_blocks(*words, blocks.data(), count, out.data(), isa);
+        best = std::min(best, thread_seconds() - t0);
+      }
+      std::printf("normals %-9s %8.2f ns/normal\n", std::string(kernel_isa_name(isa)).c_str(), 1e9 * best / (4.0 * count));
+    }
+  }
+
+  // 2. Packing and products on ResNet-20 shapes.
+  const Layer layers[] = {{"stage1 3x3 16->16", 16, 28, 16, 3, 1, 1},
+                          {"stage2 3x3 32->32", 32, 14, 32, 3, 1, 1},
+                          {"stage3 3x3 64->64", 64, 7, 64, 3, 1, 1}};
+  const Index batch = 128;
+  for (const Layer& L : layers) {
+    if (!only.empty() && only != "gemm") continue;
+    const Im2colGeometry g{batch, L.channels, L.size, L.size, L.kernel, L.kernel, L.stride, L.padding};
+    const Decomposition d{Scheme::BitSerial, 144, 4, 4};
+    RandomStream r(RngKey{3, 0, Purpose::Operands, 0});
+    std::vector<float> x(static_cast<std::size_t>(g.batch * g.channels * g.height * g.width));
+    for (auto& v : x) v = static_cast<float>(r.below(16));
+    std::vector<std::int32_t> w(static_cast<std::size_t>(L.out_channels * g.reduction()));
+    for (auto& v : w) v = static_cast<std::int32_t>(r.below(16)) - 8;
+    const Index hw = g.out_height() * g.out_width();
+    std::vector<std::int64_t> sums(static_cast<std::size_t>(g.pixels() * L.out_channels));
+    PackedWeights pw;
+    pack_weights(d, w.data(), g.reduction(), L.out_channels, pw);
+    NonIdeality chip;
+    chip.gain_sigma = 0.024;
+    chip.offset_sigma = 2.04;
+    chip.noise_sigma = 1.0;
+    const Die die(7, 1, 0, chip);
+    const Adc adc7(d.p_lo(), d.p_hi(), 7), adc4(d.p_lo(), d.p_hi(), 4);
+    AdcBank noisy = die.bank(0, adc7, d.columns(g.reduction(), L.out_channels));
+    die.set_noise(noisy, 0, 0);
+    const AdcBank ideal4(adc4);
+    for (KernelIsa isa : paths) {
+      force_kernel_isa(isa);
+      PackedActivations px;
+      double pack = 1e30, fixed = 1e30, noise = 1e30;
+      for (int rep = 0; rep < repeat; ++rep) {
+        double t0 = thread_seconds();
+        pack_activations(d, g, x.data(), px);
+        pack = std::min(pack, thread_seconds() - t0);
+        PimMoments m;
+        t0 = thread_seconds();
+        packed_pim_gemm_integer(d, ideal4, px, pw, g.reduction(), L.out_channels, hw, sums.data(), nullptr, &m);
+        fixed = std::min(fixed, thread_seconds() - t0);
+        t0 = thread_seconds();
+        packed_pim_gemm_integer(d, noisy, px, pw, g.reduction(), L.out_channels, hw, sums.data(), nullptr, &m);
+        noise = std::min(noise, thread_seconds() - t0);
+      }
+      const double macs = static_cast<double>(g.pixels()) * static_cast<double>(g.reduction()) * static_cast<double>(L.out_channels);
+      const double conversions = static_cast<double>(d.columns(g.reduction(), L.out_channels)) * d.input_slices() * static_cast<double>(g.pixels());
+      std::printf("%-20s %-9s pack %7.2f ms  ideal TR=4 %8.2f ms (%5.2f GMAC/s)  noisy die IR=7 %8.2f ms (%5.2f ns/conversion)\n",
+                  L.name, std::string(kernel_isa_name(isa)).c_str(), 1e3 * pack, 1e3 * fixed, macs / fixed * 1e-9,
+                  1e3 * noise, 1e9 * noise / conversions);
+    }
+    force_kernel_isa(std::nullopt);
+  }
+  return 0;
+}

@@ -1,0 +1,1088 @@
+// The AVX-512 path (F, BW, VL, DQ, VPOPCNTDQ, BITALG, VBMI): every function here carries the
+// target attribute, so the rest of the program keeps the build's baseline instruction set and this
+// code only runs where dispatch.cpp found the CPU able to (pim/kernels/dispatch.h).
+//
+// Product (pim/kernels/packed.h layouts). A 512-bit register holds 32 uint16 lanes = 8 pixels x 4
+// weight-plane slots, lane (pixel, slot): the activation chunk of the pixel (VPERMW from the 16
+// bytes of one block's chunk) AND the weight chunks of 4 planes (one uint64 broadcast), VPOPCNTW,
+// VPADDW over the chunks: the 32 partial sums cnt(pixel, plane) of one (o, g, s, pass), exact in
+// 16 bits (N <= 4096). Then per scheme:
+//   bit-serial    v = ADC(cnt) in the same lanes (VPERMI2W table, gathers, or the noise path),
+//                 A += VPMADDWD(v, 2^s c_t) (int32 pairs), y += VPMADDWD(cnt, 2^s c_t);
+//   differential  slots (+u, +u+1, -u, -u+1): VPMADDWD with 2^u gives p+ and p- per pixel;
+//   native        VPMADDWD with 2^s c_t summed over s, t gives p per pixel.
+// Sums stay in int32 lanes only when the plan's bounds allow (max_output < 2^31); the entry point
+// returns false otherwise, and for anything it does not cover, and the portable path runs.
+//
+// Thermal noise: the normals of one (g, s) and 32 pixels are made for every column at once
+// (gaussian_blocks_avx512: Philox4x32-10 on 8 blocks per register, Box-Muller on 16 pairs), then
+// each column's 8-pixel rows are converted in double: level (table gather or the linear formula),
+// fma(sigma, z, level), +1/2, floor, clamp: the operations of AdcBank::convert in its order.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <vector>
+
+#include "pim/gaussian.h"
+#include "pim/kernels/dispatch.h"
+#include "pim/kernels/internal.h"
+#include "pim/kernels/reference.h"
+
+#define PIMQAT_AVX512                                                                                              \
+  __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vpopcntdq,avx512bitalg,avx512vbmi,avx512vnni,avx2," \
+                        "fma,bmi2,popcnt")))
+#define PIMQAT_AVX512_INLINE PIMQAT_AVX512 inline __attribute__((always_inline))
+
+namespace pimqat::pim::detail {
+namespace {
+
+constexpr Index kL = kPimBlockPixels;
+constexpr int kTileBlocks = 4;  // noise path: 32 pixels per tile
+
+// 64-byte aligned scratch of vector registers (std::vector drops the alignment of vector types).
+class AlignedScratch {
+ public:
+  explicit AlignedScratch(std::size_t bytes) : storage_(bytes + 64) {
+    const auto address = reinterpret_cast<std::uintptr_t>(storage_.data());
+    data_ = storage_.data() + ((64 - address % 64) % 64);
+  }
+  void* data() { return data_; }
+
+ private:
+  std::vector<unsigned char> storage_;
+  unsigned char* data_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Bit extraction: a 16-row x 8-pixel byte tile -> 8 uint16 per plane.
+
+constexpr std::array<std::uint8_t, 64> transpose_index(int first_lane) {
+  std::array<std::uint8_t, 64> index{};
+  for (int l = 0; l < 4; ++l)
+    for (int r = 0; r < 16; ++r)
+      index[static_cast<std::size_t>(l * 16 + r)] =
+          static_cast<std::uint8_t>(r < 8 ? r * 8 + first_lane + l : 64 + (r - 8) * 8 + first_lane + l);
+  return index;
+}
+alignas(64) constexpr std::array<std::uint8_t, 64> kTransposeLow = transpose_index(0);
+alignas(64) constexpr std::array<std::uint8_t, 64> kTransposeHigh = transpose_index(4);
+
+// ---------------------------------------------------------------------------------------------
+// Normals (pim/gaussian.h, vectorized operation for operation).
+
+constexpr std::uint32_t kPhiloxMul0 = 0xD2511F53u, kPhiloxMul1 = 0xCD9E8D57u;
+constexpr std::uint32_t kPhiloxWeyl0 = 0x9E3779B9u, kPhiloxWeyl1 = 0xBB67AE85u;
+
+// The round keys of a stream: key_k + r Weyl_k for rounds r = 0..9 (64-bit lanes, words in the low
+// half), so that every round XORs a broadcast from memory.
+struct PhiloxKeys {
+  alignas(64) std::uint64_t round[10][2];
+  std::uint32_t high0, high1;
+};
+
+inline PhiloxKeys philox_keys(const PhiloxWords& stream) {
+  PhiloxKeys keys{};
+  std::uint32_t k0 = stream.key[0], k1 = stream.key[1];
+  for (int r = 0; r < 10; ++r) {
+    keys.round[r][0] = k0;
+    keys.round[r][1] = k1;
+    k0 += kPhiloxWeyl0;
+    k1 += kPhiloxWeyl1;
+  }
+  keys.high0 = stream.counter_high[0];
+  keys.high1 = stream.counter_high[1];
+  return keys;
+}
+
+// Philox4x32-10 of 8 blocks (64-bit lanes: block index in, words in the low 32 bits out; the high
+// halves are don't-care). hi(p) is moved down with VPSHUFD (port 5) rather than a shift (port 0,
+// which the multiplies already load).
+PIMQAT_AVX512_INLINE void philox8(const PhiloxKeys& keys, __m512i blocks, __m512i& w0, __m512i& w1, __m512i& w2,
+                                  __m512i& w3) {
+  __m512i c0 = blocks, c1 = _mm512_shuffle_epi32(blocks, _MM_PERM_DDBB);
+  __m512i c2 = _mm512_set1_epi64(keys.high0), c3 = _mm512_set1_epi64(keys.high1);
+  const __m512i m0 = _mm512_set1_epi64(kPhiloxMul0), m1 = _mm512_set1_epi64(kPhiloxMul1);
+#pragma GCC unroll 10
+  for (int round = 0; round < 10; ++round) {
+    const __m512i p0 = _mm512_mul_epu32(c0, m0), p1 = _mm512_mul_epu32(c2, m1);
+    const __m512i n0 = _mm512_ternarylogic_epi64(_mm512_shuffle_epi32(p1, _MM_PERM_DDBB), c1,
+                                                 _mm512_set1_epi64(static_cast<long long>(keys.round[round][0])), 0x96);
+    const __m512i n2 = _mm512_ternarylogic_epi64(_mm512_shuffle_epi32(p0, _MM_PERM_DDBB), c3,
+                                                 _mm512_set1_epi64(static_cast<long long>(keys.round[round][1])), 0x96);
+    c1 = p1;
+    c3 = p0;
+    c0 = n0;
+    c2 = n2;
+  }
+  w0 = c0;
+  w1 = c1;
+  w2 = c2;
+  w3 = c3;
+}
+
+// gaussian_pair on 16 lanes.
+PIMQAT_AVX512_INLINE void box_muller16(__m512i a, __m512i b, __m512& z0, __m512& z1) {
+  using namespace gaussian_detail;
+  const __m512 one = _mm512_set1_ps(1.0f);
+  const __m512i m = _mm512_add_epi32(_mm512_srli_epi32(a, 8), _mm512_set1_epi32(1));
+  const __m512i bits = _mm512_castps_si512(_mm512_cvtepu32_ps(m));
+  __m512i exponent = _mm512_sub_epi32(_mm512_srli_epi32(bits, 23), _mm512_set1_epi32(127));
+  __m512 f = _mm512_castsi512_ps(
+      _mm512_or_si512(_mm512_and_si512(bits, _mm512_set1_epi32(0x007FFFFF)), _mm512_set1_epi32(0x3F800000)));
+  const __mmask16 big = _mm512_cmp_ps_mask(f, _mm512_set1_ps(kSqrt2), _CMP_GT_OQ);
+  f = _mm512_mask_mul_ps(f, big, f, _mm512_set1_ps(0.5f));
+  exponent = _mm512_mask_add_epi32(exponent, big, exponent, _mm512_set1_epi32(1));
+  const __m512 s = _mm512_div_ps(_mm512_sub_ps(f, one), _mm512_add_ps(f, one));
+  const __m512 s2 = _mm512_mul_ps(s, s);
+  __m512 p = _mm512_fmadd_ps(s2, _mm512_set1_ps(1.0f / 9.0f), _mm512_set1_ps(1.0f / 7.0f));
+  p = _mm512_fmadd_ps(s2, p, _mm512_set1_ps(1.0f / 5.0f));
+  p = _mm512_fmadd_ps(s2, p, _mm512_set1_ps(1.0f / 3.0f));
+  p = _mm512_fmadd_ps(s2, p, one);
+  const __m512 ln_f = _mm512_mul_ps(_mm512_add_ps(s, s), p);
+  const __m512 ln_u1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(exponent, _mm512_set1_epi32(24))),
+                                       _mm512_set1_ps(kLn2), ln_f);
+  const __m512 r = _mm512_sqrt_ps(_mm512_mul_ps(_mm512_set1_ps(-2.0f), ln_u1));
+
+  const __m512i v = _mm512_srli_epi32(b, 8);
+  const __m512i quadrant = _mm512_srli_epi32(v, 22);
+  const __m512 fq = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_and_si512(v, _mm512_set1_epi32(0x003FFFFF))),
+                                  _mm512_set1_ps(1.0f / 4194304.0f));
+  const __m512 x = _mm512_mul_ps(_mm512_sub_ps(fq, _mm512_set1_ps(0.5f)), _mm512_set1_ps(kHalfPi));
+  const __m512 x2 = _mm512_mul_ps(x, x);
+  __m512 ps = _mm512_fmadd_ps(x2, _mm512_set1_ps(1.0f / 362880.0f), _mm512_set1_ps(-1.0f / 5040.0f));
+  ps = _mm512_fmadd_ps(x2, ps, _mm512_set1_ps(1.0f / 120.0f));
+  ps = _mm512_fmadd_ps(x2, ps, _mm512_set1_ps(-1.0f / 6.0f));
+  ps = _mm512_fmadd_ps(x2, ps, one);
+  __m512 pc = _mm512_fmadd_ps(x2, _mm512_set1_ps(-1.0f / 3628800.0f), _mm512_set1_ps(1.0f / 40320.0f));
+  pc = _mm512_fmadd_ps(x2, pc, _mm512_set1_ps(-1.0f / 720.0f));
+  pc = _mm512_fmadd_ps(x2, pc, _mm512_set1_ps(1.0f / 24.0f));
+  pc = _mm512_fmadd_ps(x2, pc, _mm512_set1_ps(-0.5f));
+  const __m512 cos_x = _mm512_fmadd_ps(x2, pc, one);
+  const __m512 c45 = _mm512_mul_ps(_mm512_fnmadd_ps(x, ps, cos_x), _mm512_set1_ps(kSqrtHalf));
+  const __m512 s45 = _mm512_mul_ps(_mm512_fmadd_ps(x, ps, cos_x), _mm512_set1_ps(kSqrtHalf));
+  const __mmask16 odd = _mm512_test_epi32_mask(quadrant, _mm512_set1_epi32(1));
+  const __mmask16 negate = _mm512_test_epi32_mask(quadrant, _mm512_set1_epi32(2));
+  const __m512i sign = _mm512_set1_epi32(static_cast<int>(0x80000000u));
+  const __m512 minus_s45 = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(s45), sign));
+  __m512i c = _mm512_castps_si512(_mm512_mask_blend_ps(odd, c45, minus_s45));
+  __m512i sn = _mm512_castps_si512(_mm512_mask_blend_ps(odd, s45, c45));
+  c = _mm512_mask_xor_epi32(c, negate, c, sign);
+  sn = _mm512_mask_xor_epi32(sn, negate, sn, sign);
+  z0 = _mm512_mul_ps(r, _mm512_castsi512_ps(c));
+  z1 = _mm512_mul_ps(r, _mm512_castsi512_ps(sn));
+}
+
+// The 64 normals of 16 blocks (indices at `blocks`), in conversion order.
+PIMQAT_AVX512_INLINE void gaussian16(const PhiloxKeys& keys, const std::uint64_t* blocks, float* out) {
+  __m512i a0, a1, a2, a3, b0, b1, b2, b3;
+  philox8(keys, _mm512_loadu_si512(blocks), a0, a1, a2, a3);
+  philox8(keys, _mm512_loadu_si512(blocks + 8), b0, b1, b2, b3);
+  const __m512i low = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  __m512 z00, z01, z10, z11;
+  box_muller16(_mm512_permutex2var_epi32(a0, low, b0), _mm512_permutex2var_epi32(a1, low, b1), z00, z01);
+  box_muller16(_mm512_permutex2var_epi32(a2, low, b2), _mm512_permutex2var_epi32(a3, low, b3), z10, z11);
+  // Interleave to block-major order: block i -> (z00[i], z01[i], z10[i], z11[i]).
+  const __m512 t0 = _mm512_unpacklo_ps(z00, z01), t1 = _mm512_unpackhi_ps(z00, z01);
+  const __m512 t2 = _mm512_unpacklo_ps(z10, z11), t3 = _mm512_unpackhi_ps(z10, z11);
+  const __m512 u0 = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t0), _mm512_castps_pd(t2)));
+  const __m512 u1 = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t0), _mm512_castps_pd(t2)));
+  const __m512 u2 = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t1), _mm512_castps_pd(t3)));
+  const __m512 u3 = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t1), _mm512_castps_pd(t3)));
+  const __m512 v0 = _mm512_shuffle_f32x4(u0, u1, 0x44), v1 = _mm512_shuffle_f32x4(u0, u1, 0xEE);
+  const __m512 v2 = _mm512_shuffle_f32x4(u2, u3, 0x44), v3 = _mm512_shuffle_f32x4(u2, u3, 0xEE);
+  _mm512_storeu_ps(out, _mm512_shuffle_f32x4(v0, v2, 0x88));
+  _mm512_storeu_ps(out + 16, _mm512_shuffle_f32x4(v0, v2, 0xDD));
+  _mm512_storeu_ps(out + 32, _mm512_shuffle_f32x4(v1, v3, 0x88));
+  _mm512_storeu_ps(out + 48, _mm512_shuffle_f32x4(v1, v3, 0xDD));
+}
+
+PIMQAT_AVX512 void gaussian_blocks_impl(const PhiloxKeys& keys, const std::uint64_t* blocks, Index count, float* out) {
+  Index i = 0;
+  for (; i + 16 <= count; i += 16) gaussian16(keys, blocks + i, out + 4 * i);
+  if (i < count) {
+    std::uint64_t tail[16];
+    alignas(64) float z[64];
+    for (Index k = 0; k < 16; ++k) tail[k] = blocks[std::min(i + k, count - 1)];
+    gaussian16(keys, tail, z);
+    std::memcpy(out + 4 * i, z, static_cast<std::size_t>(4 * (count - i)) * sizeof(float));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared pieces of the product.
+
+// Lane (pixel, slot) of a chunk register reads pixel `pixel`: index 4 pixel + slot -> pixel.
+PIMQAT_AVX512_INLINE __m512i expand_index() {
+  return _mm512_set_epi16(7, 7, 7, 7, 6, 6, 6, 6, 5, 5, 5, 5, 4, 4, 4, 4, 3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0,
+                          0);
+}
+// (pixel, slot) -> (slot, pixel): lane 8 slot + pixel reads lane 4 pixel + slot.
+PIMQAT_AVX512_INLINE __m512i slot_major_index() {
+  return _mm512_set_epi16(31, 27, 23, 19, 15, 11, 7, 3, 30, 26, 22, 18, 14, 10, 6, 2, 29, 25, 21, 17, 13, 9, 5, 1, 28,
+                          24, 20, 16, 12, 8, 4, 0);
+}
+
+PIMQAT_AVX512_INLINE __m512i load_chunk(const std::uint16_t* x, __m512i expand) {
+  return _mm512_permutexvar_epi16(expand, _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x))));
+}
+
+PIMQAT_AVX512_INLINE __m512i broadcast_weights(const std::uint16_t* w) {
+  std::uint64_t word;
+  std::memcpy(&word, w, sizeof word);
+  return _mm512_set1_epi64(static_cast<long long>(word));
+}
+
+// The activation chunks of one (block, g, s) in (pixel, slot) lanes: in registers when the chunk
+// count is a compile-time constant, else in a scratch array.
+template <int kChunks>
+struct Chunks {
+  __m512i v[kChunks > 0 ? kChunks : 1];
+  __m512i* scratch;
+  int n;
+  PIMQAT_AVX512_INLINE void load(const std::uint16_t* x, __m512i expand) {
+    if constexpr (kChunks > 0) {
+#pragma GCC unroll 16
+      for (int c = 0; c < kChunks; ++c) v[c] = load_chunk(x + c * kL, expand);
+    } else {
+      for (int c = 0; c < n; ++c) scratch[c] = load_chunk(x + c * kL, expand);
+    }
+  }
+  // Sum over chunks of popcount(x & w) in (pixel, slot) lanes.
+  PIMQAT_AVX512_INLINE __m512i count(const std::uint16_t* w) const {
+    if constexpr (kChunks > 0) {
+      __m512i total = _mm512_popcnt_epi16(_mm512_and_epi64(v[0], broadcast_weights(w)));
+#pragma GCC unroll 16
+      for (int c = 1; c < kChunks; ++c)
+        total = _mm512_add_epi16(total, _mm512_popcnt_epi16(_mm512_and_epi64(v[c], broadcast_weights(w + c * kPimSlots))));
+      return total;
+    } else {
+      __m512i total = _mm512_popcnt_epi16(_mm512_and_epi64(scratch[0], broadcast_weights(w)));
+      for (int c = 1; c < n; ++c)
+        total = _mm512_add_epi16(total,
+                                 _mm512_popcnt_epi16(_mm512_and_epi64(scratch[c], broadcast_weights(w + c * kPimSlots))));
+      return total;
+    }
+  }
+};
+
+// Per-thread moments: 8 int64 lanes, folded into int128 before they could overflow.
+struct VectorMoments {
+  __m512i pim_sum, pim_square, exact_sum, exact_square;
+  std::int64_t pending = 0, flush_every = 1;
+  PimMoments total;
+};
+
+PIMQAT_AVX512_INLINE void moments_reset(VectorMoments& m, std::int64_t max_output) {
+  m.pim_sum = m.pim_square = m.exact_sum = m.exact_square = _mm512_setzero_si512();
+  m.pending = 0;
+  // |v| <= max_output < 2^31: each lane may take flush_every squares (and sums) safely.
+  const long double bound = static_cast<long double>(max_output) * static_cast<long double>(max_output) + 1.0L;
+  m.flush_every = std::max<std::int64_t>(1, static_cast<std::int64_t>(4.0e18L / bound));
+}
+
+PIMQAT_AVX512_INLINE void moments_flush(VectorMoments& m) {
+  alignas(64) std::int64_t lanes[4][8];
+  _mm512_store_si512(lanes[0], m.pim_sum);
+  _mm512_store_si512(lanes[1], m.pim_square);
+  _mm512_store_si512(lanes[2], m.exact_sum);
+  _mm512_store_si512(lanes[3], m.exact_square);
+  for (int l = 0; l < 8; ++l) {
+    m.total.pim_sum += lanes[0][l];
+    m.total.pim_square += lanes[1][l];
+    m.total.exact_sum += lanes[2][l];
+    m.total.exact_square += lanes[3][l];
+  }
+  m.pim_sum = m.pim_square = m.exact_sum = m.exact_square = _mm512_setzero_si512();
+  m.pending = 0;
+}
+
+// Writes A and y of 8 pixels of channel o (int32 lanes) and adds them to the moments.
+PIMQAT_AVX512_INLINE void store_outputs(const GemmPlan& plan, VectorMoments& m, Index o, Index pixel0, Index valid,
+                                        __m256i a, __m256i y) {
+  const __m512i a64 = _mm512_cvtepi32_epi64(a), y64 = _mm512_cvtepi32_epi64(y);
+  const auto live = static_cast<__mmask8>((1u << valid) - 1u);
+  m.pim_sum = _mm512_mask_add_epi64(m.pim_sum, live, m.pim_sum, a64);
+  m.pim_square = _mm512_mask_add_epi64(m.pim_square, live, m.pim_square, _mm512_mul_epi32(a64, a64));
+  m.exact_sum = _mm512_mask_add_epi64(m.exact_sum, live, m.exact_sum, y64);
+  m.exact_square = _mm512_mask_add_epi64(m.exact_square, live, m.exact_square, _mm512_mul_epi32(y64, y64));
+  m.total.count += valid;
+  if (++m.pending >= m.flush_every) moments_flush(m);
+  const Index in_image = pixel0 % plan.image_pixels;
+  if (valid == kL && in_image + kL <= plan.image_pixels) {
+    const Index at = plan.out_index(o, pixel0);
+    if (plan.pim_sum) _mm512_storeu_si512(plan.pim_sum + at, a64);
+    if (plan.exact) _mm512_storeu_si512(plan.exact + at, y64);
+    return;
+  }
+  alignas(64) std::int64_t av[8], yv[8];
+  _mm512_store_si512(av, a64);
+  _mm512_store_si512(yv, y64);
+  for (Index l = 0; l < valid; ++l) {
+    const Index at = plan.out_index(o, pixel0 + l);
+    if (plan.pim_sum) plan.pim_sum[at] = av[l];
+    if (plan.exact) plan.exact[at] = yv[l];
+  }
+}
+
+// (pixel, pair) int32 lanes -> the 8 per-pixel sums.
+PIMQAT_AVX512_INLINE __m256i sum_pairs(__m512i v) {
+  return _mm512_cvtepi64_epi32(_mm512_add_epi32(v, _mm512_shuffle_epi32(v, _MM_PERM_CDAB)));
+}
+
+// Coefficients 2^s c_t of bit-serial in (pixel, slot) lanes for pass tp (0 for slots past b_w).
+PIMQAT_AVX512 __m512i bitserial_coefficients(const GemmPlan& plan, int s, int tp) {
+  alignas(64) std::int16_t c[32];
+  for (int l = 0; l < 32; ++l) {
+    const int t = tp * kPimSlots + l % kPimSlots;
+    c[l] = t < plan.weight_bits ? static_cast<std::int16_t>((std::int64_t{1} << s) * plan.weight_coefficient(t)) : 0;
+  }
+  return _mm512_load_si512(c);
+}
+
+// ---------------------------------------------------------------------------------------------
+// ADCs of the fixed-table paths, in (pixel, slot) lanes: v = f(cnt) as int16.
+
+struct LosslessAdc {
+  PIMQAT_AVX512_INLINE __m512i operator()(__m512i cnt, Index, int) const { return cnt; }
+};
+
+// Shared table of up to 64 pairs entries: VPERMI2W over 2 npairs registers.
+template <int kPairs>
+struct PermuteAdc {
+  __m512i t[8];
+  PIMQAT_AVX512 explicit PermuteAdc(const std::int16_t* table) {
+    for (int k = 0; k < 2 * kPairs; ++k) t[k] = _mm512_loadu_si512(table + 32 * k);
+  }
+  PIMQAT_AVX512_INLINE __m512i operator()(__m512i cnt, Index, int) const {
+    __m512i r = _mm512_permutex2var_epi16(t[0], cnt, t[1]);
+    if constexpr (kPairs >= 2) {
+      const __mmask32 bit6 = _mm512_test_epi16_mask(cnt, _mm512_set1_epi16(64));
+      r = _mm512_mask_blend_epi16(bit6, r, _mm512_permutex2var_epi16(t[2], cnt, t[3]));
+      if constexpr (kPairs >= 3) {
+        __m512i high = _mm512_permutex2var_epi16(t[4], cnt, t[5]);
+        if constexpr (kPairs == 4) high = _mm512_mask_blend_epi16(bit6, high, _mm512_permutex2var_epi16(t[6], cnt, t[7]));
+        const __mmask32 bit7 = _mm512_test_epi16_mask(cnt, _mm512_set1_epi16(128));
+        r = _mm512_mask_blend_epi16(bit7, r, high);
+      }
+    }
+    return r;
+  }
+};
+
+// Table gathers: shared (column stride 0) or per column (slot s reads column column0 + 4 tp + s).
+struct GatherAdc {
+  const std::int32_t* table;  // at p_lo = 0 (bit-serial)
+  Index stride;               // entries per column, 0 = shared
+  int weight_bits;
+  PIMQAT_AVX512_INLINE __m512i operator()(__m512i cnt, Index column0, int tp) const {
+    const int first = tp * kPimSlots;
+    const __m512i slot = _mm512_setr_epi32(0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3);
+    const __m512i offset = _mm512_mullo_epi32(slot, _mm512_set1_epi32(static_cast<int>(stride)));
+    const __m512i live_slots = _mm512_set1_epi32(weight_bits - first);
+    const __mmask16 live = _mm512_cmplt_epi32_mask(slot, live_slots);
+    const std::int32_t* base = table + (column0 + first) * stride;
+    const __m512i lo = _mm512_add_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(cnt)), offset);
+    const __m512i hi = _mm512_add_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(cnt, 1)), offset);
+    const __m512i v_lo = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, lo, base, 4);
+    const __m512i v_hi = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, hi, base, 4);
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi32_epi16(v_lo)), _mm512_cvtepi32_epi16(v_hi), 1);
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Bit-serial, fixed ADC.
+
+template <int kChunks, class Adc>
+PIMQAT_AVX512 void bitserial_fixed(const GemmPlan& plan, const Adc& adc) {
+  const Index out_channels = plan.out_channels, groups = plan.groups;
+  const int a_bits = plan.act_bits, chunks = kChunks > 0 ? kChunks : plan.chunks, passes = plan.passes;
+  const int T = plan.column_slices;
+  AlignedScratch coefficient_storage(static_cast<std::size_t>(a_bits * passes) * sizeof(__m512i));
+  auto* coefficients = static_cast<__m512i*>(coefficient_storage.data());
+  for (int s = 0; s < a_bits; ++s)
+    for (int tp = 0; tp < passes; ++tp) coefficients[s * passes + tp] = bitserial_coefficients(plan, s, tp);
+  PimMoments total;
+#pragma omp parallel
+  {
+    AlignedScratch storage(static_cast<std::size_t>(2 * out_channels + chunks) * sizeof(__m512i));
+    auto* acc = static_cast<__m512i*>(storage.data());
+    __m512i* exact = acc + out_channels;
+    __m512i* x = exact + out_channels;
+    VectorMoments moments;
+    moments_reset(moments, plan.max_output);
+    const __m512i expand = expand_index();
+#pragma omp for schedule(dynamic, 16)
+    for (Index block = 0; block < plan.blocks; ++block) {
+      const Index pixel0 = block * kL, valid = std::min(kL, plan.pixels - pixel0);
+      for (Index o = 0; o < out_channels; ++o) acc[o] = exact[o] = _mm512_setzero_si512();
+      const std::uint16_t* xb = plan.x + block * plan.x_block_stride;
+      for (Index g = 0; g < groups; ++g) {
+        for (int s = 0; s < a_bits; ++s) {
+          Chunks<kChunks> xc;
+          xc.scratch = x;
+          xc.n = chunks;
+          xc.load(xb + (g * a_bits + s) * chunks * kL, expand);
+          for (Index o = 0; o < out_channels; ++o) {
+            const std::uint16_t* wg = plan.w + o * plan.w_channel_stride + g * passes * chunks * kPimSlots;
+            const Index column0 = (g * out_channels + o) * T;
+            __m512i a = acc[o], y = exact[o];
+            for (int tp = 0; tp < passes; ++tp) {
+              const __m512i cnt = xc.count(wg + tp * chunks * kPimSlots);
+              const __m512i coefficient = coefficients[s * passes + tp];
+              a = _mm512_add_epi32(a, _mm512_madd_epi16(adc(cnt, column0, tp), coefficient));
+              y = _mm512_add_epi32(y, _mm512_madd_epi16(cnt, coefficient));
+            }
+            acc[o] = a;
+            exact[o] = y;
+          }
+        }
+      }
+      for (Index o = 0; o < out_channels; ++o)
+        store_outputs(plan, moments, o, pixel0, valid, sum_pairs(acc[o]),
+                      sum_pairs(exact[o]));
+    }
+    moments_flush(moments);
+#pragma omp critical(pimqat_pim_moments)
+    total.merge(moments.total);
+  }
+  if (plan.moments) plan.moments->merge(total);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bit-serial, fixed ADC, byte lanes (N <= 255, ADC values in 0..255, table <= 256 entries).
+// A register holds 64 bytes = 16 pixels x 4 slots; a 16-row chunk is two 8-row byte chunks. Counts
+// are bytes (VPOPCNTB), the ADC is VPERMI2B, and VPDPBUSD adds sum_t c_t v (c_t as int8) of the 4
+// slots of a pixel into its int32 lane, one accumulator per input bit s (A = sum_s 2^s acc_s).
+
+// Byte chunk j = 2 c + h of a pair of packed blocks: lane (p, k) reads byte h of pixel p's uint16.
+PIMQAT_AVX512_INLINE __m512i byte_expand_index(int h) {
+  alignas(64) std::int8_t index[64];
+  for (int p = 0; p < 16; ++p)
+    for (int k = 0; k < 4; ++k) index[4 * p + k] = static_cast<std::int8_t>(p < 8 ? 2 * p + h : 16 + 2 * (p - 8) + h);
+  return _mm512_load_si512(index);
+}
+
+// Weights as bytes: w8[o][g][pass][j] = the 4 slots' byte (j % 2) of chunk j / 2, one uint32.
+std::vector<std::uint32_t> byte_weights(const GemmPlan& plan) {
+  const Index chunks = plan.chunks, passes = plan.passes, groups = plan.groups;
+  std::vector<std::uint32_t> w8(static_cast<std::size_t>(plan.out_channels * groups * passes * 2 * chunks));
+  for (Index o = 0; o < plan.out_channels; ++o)
+    for (Index g = 0; g < groups; ++g)
+      for (Index tp = 0; tp < passes; ++tp)
+        for (Index c = 0; c < chunks; ++c) {
+          const std::uint16_t* w = plan.w + o * plan.w_channel_stride + ((g * passes + tp) * chunks + c) * kPimSlots;
+          for (int h = 0; h < 2; ++h) {
+            std::uint32_t word = 0;
+            for (int k = 0; k < kPimSlots; ++k) word |= static_cast<std::uint32_t>((w[k] >> (8 * h)) & 0xFFu) << (8 * k);
+            w8[static_cast<std::size_t>(((o * groups + g) * passes + tp) * 2 * chunks + 2 * c + h)] = word;
+          }
+        }
+  return w8;
+}
+
+struct LosslessByteAdc {
+  PIMQAT_AVX512_INLINE __m512i operator()(__m512i cnt) const { return cnt; }
+};
+
+template <bool kHigh>  // kHigh: entries 128..255 in use
+struct PermuteByteAdc {
+  __m512i t[4];
+  PIMQAT_AVX512 explicit PermuteByteAdc(const std::uint8_t* table) {
+    for (int k = 0; k < (kHigh ? 4 : 2); ++k) t[k] = _mm512_loadu_si512(table + 64 * k);
+  }
+  PIMQAT_AVX512_INLINE __m512i operator()(__m512i cnt) const {
+    const __m512i low = _mm512_permutex2var_epi8(t[0], cnt, t[1]);
+    if constexpr (!kHigh) return low;
+    const __m512i high = _mm512_permutex2var_epi8(t[2], cnt, t[3]);
+    return _mm512_mask_blend_epi8(_mm512_movepi8_mask(cnt), low, high);
+  }
+};
+
+template <int kChunks>
+struct ByteChunks {
+  static constexpr int kBytes = kChunks > 0 ? 2 * kChunks : 1;
+  __m512i v[kBytes];
+  __m512i* scratch;
+  int n;  // byte chunks
+  PIMQAT_AVX512_INLINE void load(const std::uint16_t* x0, const std::uint16_t* x1, __m512i index0, __m512i index1) {
+    const int chunks = kChunks > 0 ? kChunks : n / 2;
+    __m512i* out = kChunks > 0 ? v : scratch;
+#pragma GCC unroll 16
+    for (int c = 0; c < chunks; ++c) {
+      const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x0 + c * kL));
+      const __m128i b = x1 ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(x1 + c * kL)) : _mm_setzero_si128();
+      const __m512i both = _mm512_castsi256_si512(_mm256_inserti128_si256(_mm256_castsi128_si256(a), b, 1));
+      out[2 * c] = _mm512_permutexvar_epi8(index0, both);
+      out[2 * c + 1] = _mm512_permutexvar_epi8(index1, both);
+    }
+  }
+  PIMQAT_AVX512_INLINE __m512i count(const std::uint32_t* w) const {
+    const __m512i* x = kChunks > 0 ? v : scratch;
+    const int bytes = kChunks > 0 ? 2 * kChunks : n;
+    __m512i total = _mm512_popcnt_epi8(_mm512_and_si512(x[0], _mm512_set1_epi32(static_cast<int>(w[0]))));
+#pragma GCC unroll 32
+    for (int j = 1; j < bytes; ++j)
+      total = _mm512_add_epi8(total, _mm512_popcnt_epi8(_mm512_and_si512(x[j], _mm512_set1_epi32(static_cast<int>(w[j])))));
+    return total;
+  }
+};
+
+template <int kChunks, class Adc>
+PIMQAT_AVX512 void bitserial_bytes(const GemmPlan& plan, const Adc& adc) {
+  const Index out_channels = plan.out_channels, groups = plan.groups;
+  const int a_bits = plan.act_bits, chunks = kChunks > 0 ? kChunks : plan.chunks, passes = plan.passes;
+  const std::vector<std::uint32_t> w8 = byte_weights(plan);
+  const Index w_group = passes * 2 * chunks;
+  // Slot coefficients c_t as int8 per pass (0 past b_w).
+  AlignedScratch coefficient_storage(static_cast<std::size_t>(passes) * sizeof(__m512i));
+  auto* coefficients = static_cast<__m512i*>(coefficient_storage.data());
+  for (int tp = 0; tp < passes; ++tp) {
+    alignas(64) std::int8_t c[64];
+    for (int l = 0; l < 64; ++l) {
+      const int t = tp * kPimSlots + l % kPimSlots;
+      c[l] = t < plan.weight_bits ? static_cast<std::int8_t>(plan.weight_coefficient(t)) : 0;
+    }
+    coefficients[tp] = _mm512_load_si512(c);
+  }
+  const Index pairs = (plan.blocks + 1) / 2;
+  PimMoments total;
+#pragma omp parallel
+  {
+    const Index per_channel = static_cast<Index>(a_bits);
+    AlignedScratch storage(static_cast<std::size_t>(2 * out_channels * per_channel + 2 * chunks) * sizeof(__m512i));
+    auto* acc = static_cast<__m512i*>(storage.data());
+    __m512i* exact = acc + out_channels * per_channel;
+    __m512i* x = exact + out_channels * per_channel;
+    VectorMoments moments;
+    moments_reset(moments, plan.max_output);
+    const __m512i index0 = byte_expand_index(0), index1 = byte_expand_index(1);
+#pragma omp for schedule(dynamic, 8)
+    for (Index pair = 0; pair < pairs; ++pair) {
+      const Index b0 = 2 * pair, b1 = b0 + 1;
+      const bool has_b1 = b1 < plan.blocks;
+      for (Index k = 0; k < out_channels * per_channel; ++k) acc[k] = exact[k] = _mm512_setzero_si512();
+      for (Index g = 0; g < groups; ++g) {
+        for (int s = 0; s < a_bits; ++s) {
+          const Index offset = (g * a_bits + s) * chunks * kL;
+          ByteChunks<kChunks> xc;
+          xc.scratch = x;
+          xc.n = 2 * chunks;
+          xc.load(plan.x + b0 * plan.x_block_stride + offset, has_b1 ? plan.x + b1 * plan.x_block_stride + offset : nullptr,
+                  index0, index1);
+          for (Index o = 0; o < out_channels; ++o) {
+            const std::uint32_t* wg = w8.data() + (o * groups + g) * w_group;
+            __m512i a = acc[o * per_channel + s], y = exact[o * per_channel + s];
+            for (int tp = 0; tp < passes; ++tp) {
+              const __m512i cnt = xc.count(wg + tp * 2 * chunks);
+              a = _mm512_dpbusd_epi32(a, adc(cnt), coefficients[tp]);
+              y = _mm512_dpbusd_epi32(y, cnt, coefficients[tp]);
+            }
+            acc[o * per_channel + s] = a;
+            exact[o * per_channel + s] = y;
+          }
+        }
+      }
+      for (Index o = 0; o < out_channels; ++o) {
+        __m512i a = acc[o * per_channel], y = exact[o * per_channel];
+        for (int s = 1; s < a_bits; ++s) {
+          a = _mm512_add_epi32(a, _mm512_slli_epi32(acc[o * per_channel + s], static_cast<unsigned>(s)));
+          y = _mm512_add_epi32(y, _mm512_slli_epi32(exact[o * per_channel + s], static_cast<unsigned>(s)));
+        }
+        const Index pixel0 = b0 * kL;
+        store_outputs(plan, moments, o, pixel0, std::min(kL, plan.pixels - pixel0), _mm512_castsi512_si256(a),
+                      _mm512_castsi512_si256(y));
+        if (has_b1)
+          store_outputs(plan, moments, o, pixel0 + kL, std::min(kL, plan.pixels - pixel0 - kL),
+                        _mm512_extracti64x4_epi64(a, 1), _mm512_extracti64x4_epi64(y, 1));
+      }
+    }
+    moments_flush(moments);
+#pragma omp critical(pimqat_pim_moments)
+    total.merge(moments.total);
+  }
+  if (plan.moments) plan.moments->merge(total);
+}
+
+template <class Adc>
+PIMQAT_AVX512 void bitserial_bytes_chunks(const GemmPlan& plan, const Adc& adc) {
+  switch (plan.chunks) {
+    case 1: bitserial_bytes<1>(plan, adc); return;
+    case 2: bitserial_bytes<2>(plan, adc); return;
+    case 3: bitserial_bytes<3>(plan, adc); return;
+    case 5: bitserial_bytes<5>(plan, adc); return;
+    case 9: bitserial_bytes<9>(plan, adc); return;
+    default: bitserial_bytes<0>(plan, adc); return;
+  }
+}
+
+// The byte path when the plan fits it.
+PIMQAT_AVX512 bool bitserial_bytes_if_possible(const GemmPlan& plan) {
+  if (plan.rows > 255 || plan.max_value > 255 || plan.weight_bits > 8) return false;
+  if (plan.path == AdcPath::Lossless) {
+    set_kernel_route("avx512 bit-serial bytes, lossless");
+    bitserial_bytes_chunks(plan, LosslessByteAdc{});
+    return true;
+  }
+  if (plan.path != AdcPath::SharedTable || plan.points > 256 || plan.p_lo != 0) return false;
+  alignas(64) std::uint8_t table[256] = {};
+  for (std::int64_t k = 0; k < plan.points; ++k) {
+    if (plan.table[k] < 0) return false;
+    table[k] = static_cast<std::uint8_t>(plan.table[k]);
+  }
+  set_kernel_route("avx512 bit-serial bytes, table");
+  if (plan.points > 128)
+    bitserial_bytes_chunks(plan, PermuteByteAdc<true>(table));
+  else
+    bitserial_bytes_chunks(plan, PermuteByteAdc<false>(table));
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Noisy conversions: 8 pixels of one column.
+
+PIMQAT_AVX512_INLINE __m256i convert8(const GemmPlan& plan, Index column, __m256i p, const float* z) {
+  __m512d level;
+  if (plan.levels) {
+    level = _mm512_i32gather_pd(_mm256_sub_epi32(p, _mm256_set1_epi32(static_cast<int>(plan.p_lo))),
+                                plan.levels + column * plan.level_stride, 8);
+  } else {
+    const __m512d gain = _mm512_set1_pd(plan.gains ? plan.gains[column] : 1.0);
+    const __m512d offset = _mm512_set1_pd(plan.offsets ? plan.offsets[column] : 0.0);
+    const __m512d shifted = _mm512_sub_pd(_mm512_cvtepi32_pd(p), _mm512_set1_pd(plan.adc_p_lo));
+    level = _mm512_add_pd(_mm512_div_pd(_mm512_mul_pd(gain, shifted), _mm512_set1_pd(plan.delta)), offset);
+  }
+  const __m512d noisy = _mm512_fmadd_pd(_mm512_set1_pd(plan.sigma), _mm512_cvtps_pd(_mm256_loadu_ps(z)), level);
+  __m512d code = _mm512_roundscale_pd(_mm512_add_pd(noisy, _mm512_set1_pd(0.5)), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+  code = _mm512_min_pd(_mm512_max_pd(code, _mm512_setzero_pd()), _mm512_set1_pd(static_cast<double>(plan.max_code)));
+  const __m256i codes = _mm512_cvttpd_epi32(code);
+  if (plan.code_value) return _mm256_i32gather_epi32(plan.code_value, codes, 4);
+  return codes;
+}
+
+// Normals of every column of one (g, s) over a tile of 32 pixels: run (o, t) starts at
+// normals + start[o T + t] (covering 32 conversions from the tile's first pixel).
+struct NoiseScratch {
+  std::vector<std::uint64_t> blocks;
+  std::vector<float> normals;
+  std::vector<Index> start;
+};
+
+PIMQAT_AVX512 void tile_normals(const GemmPlan& plan, const PhiloxKeys& keys, Index column_begin, Index columns, int s,
+                                Index pixel0, NoiseScratch& scratch, Index tile_pixels = kTileBlocks * kL) {
+  const auto kTile = static_cast<std::uint64_t>(tile_pixels);
+  const std::size_t kMaxBlocks = kTile / 4 + 1;
+  scratch.blocks.resize(static_cast<std::size_t>(columns) * kMaxBlocks);
+  scratch.start.resize(static_cast<std::size_t>(columns));
+  std::uint64_t* blocks = scratch.blocks.data();
+  std::size_t n = 0;
+  for (Index c = 0; c < columns; ++c) {
+    const std::uint64_t j0 = conversion_index(column_begin + c, s, plan.slices, pixel0, plan.pixels);
+    const std::uint64_t first = j0 >> 2, last = (j0 + kTile - 1) >> 2;
+    scratch.start[static_cast<std::size_t>(c)] = static_cast<Index>(n * 4 + (j0 & 3u));
+    for (std::uint64_t b = first; b <= last; ++b) blocks[n++] = b;
+  }
+  scratch.normals.resize(n * 4 + 64);
+  gaussian_blocks_impl(keys, blocks, static_cast<Index>(n), scratch.normals.data());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Differential and native (byte lanes, N <= 255): partial sums per pixel in int32 lanes
+// (16 pixels), then the ADC on int32 lanes: table gathers or the noise path.
+
+// v of 16 pixels of one column (z: the 16 normals of their conversions, Noisy only).
+PIMQAT_AVX512_INLINE __m512i adc16(const GemmPlan& plan, __m512i p, Index column, const float* z) {
+  switch (plan.path) {
+    case AdcPath::Lossless: return p;
+    case AdcPath::SharedTable:
+      return _mm512_i32gather_epi32(_mm512_sub_epi32(p, _mm512_set1_epi32(static_cast<int>(plan.p_lo))), plan.table, 4);
+    case AdcPath::ColumnTable:
+      return _mm512_i32gather_epi32(_mm512_sub_epi32(p, _mm512_set1_epi32(static_cast<int>(plan.p_lo))),
+                                    plan.table + column * plan.points, 4);
+    case AdcPath::Noisy: {
+      const __m256i low = convert8(plan, column, _mm512_castsi512_si256(p), z);
+      const __m256i high = convert8(plan, column, _mm512_extracti64x4_epi64(p, 1), z + kL);
+      return _mm512_inserti64x4(_mm512_castsi256_si512(low), high, 1);
+    }
+    case AdcPath::Direct: break;
+  }
+  return p;  // not reached: the entry point rejects Direct
+}
+
+// Byte coefficients of one pass: slot k -> values[k] (int8).
+PIMQAT_AVX512_INLINE __m512i slot_bytes(std::int8_t v0, std::int8_t v1, std::int8_t v2, std::int8_t v3) {
+  const std::uint32_t word = static_cast<std::uint8_t>(v0) | static_cast<std::uint32_t>(static_cast<std::uint8_t>(v1)) << 8 |
+                             static_cast<std::uint32_t>(static_cast<std::uint8_t>(v2)) << 16 |
+                             static_cast<std::uint32_t>(static_cast<std::uint8_t>(v3)) << 24;
+  return _mm512_set1_epi32(static_cast<int>(word));
+}
+
+template <Scheme kScheme, int kChunks>
+PIMQAT_AVX512 void signed_schemes(const GemmPlan& plan) {
+  constexpr bool kDifferential = kScheme == Scheme::Differential;
+  constexpr int kColumns = kDifferential ? 2 : 1;  // columns per (g, o): polarities
+  const Index out_channels = plan.out_channels, groups = plan.groups;
+  const int a_bits = plan.act_bits, chunks = kChunks > 0 ? kChunks : plan.chunks, passes = plan.passes;
+  const bool noisy = plan.path == AdcPath::Noisy;
+  const std::vector<std::uint32_t> w8 = byte_weights(plan);
+  const Index w_group = passes * 2 * chunks;
+  // Per pass: differential (2^u0, 2^u1, 0, 0) and (0, 0, 2^u0, 2^u1) for W+ and W-; native c_t.
+  AlignedScratch coefficient_storage(static_cast<std::size_t>(2 * passes) * sizeof(__m512i));
+  auto* coefficients = static_cast<__m512i*>(coefficient_storage.data());
+  for (int tp = 0; tp < passes; ++tp) {
+    if constexpr (kDifferential) {
+      const int u0 = 2 * tp, u1 = 2 * tp + 1;
+      const auto c0 = static_cast<std::int8_t>(u0 < plan.weight_bits ? (1 << u0) : 0);
+      const auto c1 = static_cast<std::int8_t>(u1 < plan.weight_bits ? (u1 == 7 ? 0 : (1 << u1)) : 0);
+      coefficients[2 * tp] = slot_bytes(c0, c1, 0, 0);
+      coefficients[2 * tp + 1] = slot_bytes(0, 0, c0, c1);
+    } else {
+      std::int8_t c[4];
+      for (int k = 0; k < 4; ++k) {
+        const int t = tp * kPimSlots + k;
+        c[k] = t < plan.weight_bits ? static_cast<std::int8_t>(plan.weight_coefficient(t)) : 0;
+      }
+      coefficients[2 * tp] = slot_bytes(c[0], c[1], c[2], c[3]);
+    }
+  }
+  // Differential magnitudes use bits u < b_w; bit 7 (weight 128) only for W- = 128 with b_w = 8,
+  // which int8 cannot hold: the entry point excludes b_w = 8 for differential.
+  const Index pairs = (plan.blocks + 1) / 2;
+  PimMoments total;
+#pragma omp parallel
+  {
+    const Index sums_per_tile = out_channels * kColumns;
+    AlignedScratch storage(static_cast<std::size_t>(2 * out_channels + sums_per_tile + 2 * chunks) * sizeof(__m512i));
+    auto* acc = static_cast<__m512i*>(storage.data());
+    __m512i* exact = acc + out_channels;
+    __m512i* sums = exact + out_channels;  // p per (o, column)
+    __m512i* x = sums + sums_per_tile;
+    NoiseScratch scratch;
+    const PhiloxKeys keys = philox_keys(plan.noise);
+    VectorMoments moments;
+    moments_reset(moments, plan.max_output);
+    const __m512i index0 = byte_expand_index(0), index1 = byte_expand_index(1);
+#pragma omp for schedule(dynamic, 8)
+    for (Index pair = 0; pair < pairs; ++pair) {
+      const Index b0 = 2 * pair, b1 = b0 + 1;
+      const bool has_b1 = b1 < plan.blocks;
+      const Index pixel0 = b0 * kL;
+      for (Index o = 0; o < out_channels; ++o) acc[o] = exact[o] = _mm512_setzero_si512();
+      for (Index g = 0; g < groups; ++g) {
+        const int rounds = kDifferential ? a_bits : 1;  // conversions per (g, o, column)
+        for (int round = 0; round < rounds; ++round) {
+          for (Index k = 0; k < sums_per_tile; ++k) sums[k] = _mm512_setzero_si512();
+          const int s_begin = kDifferential ? round : 0, s_end = kDifferential ? round + 1 : a_bits;
+          for (int s = s_begin; s < s_end; ++s) {
+            const Index offset = (g * a_bits + s) * chunks * kL;
+            ByteChunks<kChunks> xc;
+            xc.scratch = x;
+            xc.n = 2 * chunks;
+            xc.load(plan.x + b0 * plan.x_block_stride + offset,
+                    has_b1 ? plan.x + b1 * plan.x_block_stride + offset : nullptr, index0, index1);
+            for (Index o = 0; o < out_channels; ++o) {
+              const std::uint32_t* wg = w8.data() + (o * groups + g) * w_group;
+              if constexpr (kDifferential) {
+                __m512i plus = sums[2 * o], minus = sums[2 * o + 1];
+                for (int tp = 0; tp < passes; ++tp) {
+                  const __m512i cnt = xc.count(wg + tp * 2 * chunks);
+                  plus = _mm512_dpbusd_epi32(plus, cnt, coefficients[2 * tp]);
+                  minus = _mm512_dpbusd_epi32(minus, cnt, coefficients[2 * tp + 1]);
+                }
+                sums[2 * o] = plus;
+                sums[2 * o + 1] = minus;
+              } else {
+                __m512i part = _mm512_setzero_si512();
+                for (int tp = 0; tp < passes; ++tp)
+                  part = _mm512_dpbusd_epi32(part, xc.count(wg + tp * 2 * chunks), coefficients[2 * tp]);
+                sums[o] = _mm512_add_epi32(sums[o], _mm512_slli_epi32(part, static_cast<unsigned>(s)));
+              }
+            }
+          }
+          const int s = round;  // differential: the input bit of this round; native: slice 0
+          const Index column_begin = g * out_channels * kColumns;
+          if (noisy) tile_normals(plan, keys, column_begin, sums_per_tile, s, pixel0, scratch, 2 * kL);
+          for (Index o = 0; o < out_channels; ++o) {
+            if constexpr (kDifferential) {
+              const Index column = column_begin + 2 * o;
+              const float* z_plus = noisy ? scratch.normals.data() + scratch.start[static_cast<std::size_t>(2 * o)] : nullptr;
+              const float* z_minus =
+                  noisy ? scratch.normals.data() + scratch.start[static_cast<std::size_t>(2 * o + 1)] : nullptr;
+              const __m512i v = _mm512_sub_epi32(adc16(plan, sums[2 * o], column, z_plus),
+                                                 adc16(plan, sums[2 * o + 1], column + 1, z_minus));
+              const __m128i shift = _mm_cvtsi32_si128(s);
+              acc[o] = _mm512_add_epi32(acc[o], _mm512_sll_epi32(v, shift));
+              exact[o] = _mm512_add_epi32(exact[o], _mm512_sll_epi32(_mm512_sub_epi32(sums[2 * o], sums[2 * o + 1]), shift));
+            } else {
+              const float* z = noisy ? scratch.normals.data() + scratch.start[static_cast<std::size_t>(o)] : nullptr;
+              acc[o] = _mm512_add_epi32(acc[o], adc16(plan, sums[o], column_begin + o, z));
+              exact[o] = _mm512_add_epi32(exact[o], sums[o]);
+            }
+          }
+        }
+      }
+      for (Index o = 0; o < out_channels; ++o) {
+        store_outputs(plan, moments, o, pixel0, std::min(kL, plan.pixels - pixel0), _mm512_castsi512_si256(acc[o]),
+                      _mm512_castsi512_si256(exact[o]));
+        if (has_b1)
+          store_outputs(plan, moments, o, pixel0 + kL, std::min(kL, plan.pixels - pixel0 - kL),
+                        _mm512_extracti64x4_epi64(acc[o], 1), _mm512_extracti64x4_epi64(exact[o], 1));
+      }
+    }
+    moments_flush(moments);
+#pragma omp critical(pimqat_pim_moments)
+    total.merge(moments.total);
+  }
+  if (plan.moments) plan.moments->merge(total);
+}
+
+template <Scheme kScheme>
+PIMQAT_AVX512 bool signed_scheme_entry(const GemmPlan& plan) {
+  if (plan.rows > 255) return false;
+  if (kScheme == Scheme::Differential && plan.weight_bits > 7) return false;
+  if (plan.path == AdcPath::Direct || (plan.path == AdcPath::Noisy && !plan.noise_words)) return false;
+  set_kernel_route(kScheme == Scheme::Differential ? "avx512 differential bytes" : "avx512 native bytes");
+  switch (plan.chunks) {
+    case 1: signed_schemes<kScheme, 1>(plan); return true;
+    case 5: signed_schemes<kScheme, 5>(plan); return true;
+    case 9: signed_schemes<kScheme, 9>(plan); return true;
+    default: signed_schemes<kScheme, 0>(plan); return true;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bit-serial with thermal noise.
+
+template <int kChunks>
+PIMQAT_AVX512 void bitserial_noisy(const GemmPlan& plan) {
+  const Index out_channels = plan.out_channels, groups = plan.groups;
+  const int a_bits = plan.act_bits, chunks = kChunks > 0 ? kChunks : plan.chunks, passes = plan.passes;
+  const int T = plan.column_slices;
+  const Index tiles = (plan.blocks + kTileBlocks - 1) / kTileBlocks;
+  AlignedScratch coefficient_storage(static_cast<std::size_t>(a_bits * passes) * sizeof(__m512i));
+  auto* coefficients = static_cast<__m512i*>(coefficient_storage.data());
+  for (int s = 0; s < a_bits; ++s)
+    for (int tp = 0; tp < passes; ++tp) coefficients[s * passes + tp] = bitserial_coefficients(plan, s, tp);
+  PimMoments total;
+#pragma omp parallel
+  {
+    const Index per_tile = out_channels * kTileBlocks;
+    AlignedScratch storage(static_cast<std::size_t>(per_tile * (passes + 1) + chunks) * sizeof(__m512i) +
+                           static_cast<std::size_t>(per_tile) * sizeof(__m256i));
+    auto* counts = static_cast<__m512i*>(storage.data());
+    __m512i* exact = counts + per_tile * passes;
+    __m512i* x = exact + per_tile;
+    auto* acc = reinterpret_cast<__m256i*>(x + chunks);
+    NoiseScratch scratch;
+    const PhiloxKeys keys = philox_keys(plan.noise);
+    VectorMoments moments;
+    moments_reset(moments, plan.max_output);
+    const __m512i expand = expand_index(), slot_major = slot_major_index();
+#pragma omp for schedule(dynamic, 1)
+    for (Index tile = 0; tile < tiles; ++tile) {
+      const Index block0 = tile * kTileBlocks, sub_blocks = std::min<Index>(kTileBlocks, plan.blocks - block0);
+      const Index pixel0 = block0 * kL;
+      for (Index k = 0; k < per_tile; ++k) {
+        exact[k] = _mm512_setzero_si512();
+        acc[k] = _mm256_setzero_si256();
+      }
+      for (Index g = 0; g < groups; ++g) {
+        for (int s = 0; s < a_bits; ++s) {
+          // 1. Partial sums of every (o, pass, block) and their exact products.
+          for (Index sub = 0; sub < sub_blocks; ++sub) {
+            Chunks<kChunks> xc;
+            xc.scratch = x;
+            xc.n = chunks;
+            xc.load(plan.x + (block0 + sub) * plan.x_block_stride + (g * a_bits + s) * chunks * kL, expand);
+            for (Index o = 0; o < out_channels; ++o) {
+              const std::uint16_t* wg = plan.w + o * plan.w_channel_stride + g * passes * chunks * kPimSlots;
+              __m512i& y = exact[o * kTileBlocks + sub];
+              for (int tp = 0; tp < passes; ++tp) {
+                const __m512i cnt = xc.count(wg + tp * chunks * kPimSlots);
+                counts[(o * passes + tp) * kTileBlocks + sub] = cnt;
+                y = _mm512_add_epi32(y, _mm512_madd_epi16(cnt, coefficients[s * passes + tp]));
+              }
+            }
+          }
+          // 2. The normals of all columns of (g, s) over the tile.
+          tile_normals(plan, keys, g * out_channels * T, out_channels * T, s, pixel0, scratch);
+          // 3. Conversions, A += 2^s c_t v.
+          for (Index o = 0; o < out_channels; ++o) {
+            const Index column0 = (g * out_channels + o) * T;
+            for (int tp = 0; tp < passes; ++tp) {
+              for (Index sub = 0; sub < sub_blocks; ++sub) {
+                const __m512i cnt = _mm512_permutexvar_epi16(
+                    slot_major, counts[(o * passes + tp) * kTileBlocks + sub]);
+                __m256i& a = acc[o * kTileBlocks + sub];
+                for (int k = 0; k < kPimSlots; ++k) {
+                  const int t = tp * kPimSlots + k;
+                  if (t >= T) break;
+                  const __m128i lane = k == 0   ? _mm512_extracti32x4_epi32(cnt, 0)
+                                       : k == 1 ? _mm512_extracti32x4_epi32(cnt, 1)
+                                       : k == 2 ? _mm512_extracti32x4_epi32(cnt, 2)
+                                                : _mm512_extracti32x4_epi32(cnt, 3);
+                  const float* z = scratch.normals.data() + scratch.start[static_cast<std::size_t>(o * T + t)] + sub * kL;
+                  const __m256i v = convert8(plan, column0 + t, _mm256_cvtepu16_epi32(lane), z);
+                  const __m256i shifted = _mm256_sll_epi32(v, _mm_cvtsi32_si128(s + t));
+                  a = t == plan.weight_bits - 1 ? _mm256_sub_epi32(a, shifted) : _mm256_add_epi32(a, shifted);
+                }
+              }
+            }
+          }
+        }
+      }
+      for (Index sub = 0; sub < sub_blocks; ++sub) {
+        const Index pixel = pixel0 + sub * kL, valid = std::min(kL, plan.pixels - pixel);
+        for (Index o = 0; o < out_channels; ++o)
+          store_outputs(plan, moments, o, pixel, valid, acc[o * kTileBlocks + sub],
+                        sum_pairs(exact[o * kTileBlocks + sub]));
+      }
+    }
+    moments_flush(moments);
+#pragma omp critical(pimqat_pim_moments)
+    total.merge(moments.total);
+  }
+  if (plan.moments) plan.moments->merge(total);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dispatch on chunk count and ADC.
+
+template <class Adc>
+PIMQAT_AVX512 void bitserial_fixed_chunks(const GemmPlan& plan, const Adc& adc) {
+  switch (plan.chunks) {
+    case 1: bitserial_fixed<1>(plan, adc); return;
+    case 2: bitserial_fixed<2>(plan, adc); return;
+    case 3: bitserial_fixed<3>(plan, adc); return;
+    case 5: bitserial_fixed<5>(plan, adc); return;
+    case 9: bitserial_fixed<9>(plan, adc); return;
+    default: bitserial_fixed<0>(plan, adc); return;
+  }
+}
+
+PIMQAT_AVX512 bool bitserial(const GemmPlan& plan) {
+  if (bitserial_bytes_if_possible(plan)) return true;
+  switch (plan.path) {
+    case AdcPath::Lossless:
+      set_kernel_route("avx512 bit-serial words, lossless");
+      bitserial_fixed_chunks(plan, LosslessAdc{});
+      return true;
+    case AdcPath::SharedTable: {
+      if (plan.points <= 256) {
+        set_kernel_route("avx512 bit-serial words, table");
+        alignas(64) std::int16_t table[256] = {};
+        for (std::int64_t k = 0; k < plan.points; ++k) table[k] = static_cast<std::int16_t>(plan.table[k]);
+        switch ((plan.points + 63) / 64) {
+          case 1: bitserial_fixed_chunks(plan, PermuteAdc<1>(table)); return true;
+          case 2: bitserial_fixed_chunks(plan, PermuteAdc<2>(table)); return true;
+          case 3: bitserial_fixed_chunks(plan, PermuteAdc<3>(table)); return true;
+          default: bitserial_fixed_chunks(plan, PermuteAdc<4>(table)); return true;
+        }
+      }
+      set_kernel_route("avx512 bit-serial words, table gather");
+      bitserial_fixed_chunks(plan, GatherAdc{plan.table, 0, plan.weight_bits});
+      return true;
+    }
+    case AdcPath::ColumnTable:
+      set_kernel_route("avx512 bit-serial words, column tables");
+      bitserial_fixed_chunks(plan, GatherAdc{plan.table, static_cast<Index>(plan.points), plan.weight_bits});
+      return true;
+    case AdcPath::Noisy:
+      if (!plan.noise_words) return false;
+      set_kernel_route("avx512 bit-serial, noise");
+      switch (plan.chunks) {
+        case 1: bitserial_noisy<1>(plan); return true;
+        case 5: bitserial_noisy<5>(plan); return true;
+        case 9: bitserial_noisy<9>(plan); return true;
+        default: bitserial_noisy<0>(plan); return true;
+      }
+    case AdcPath::Direct: return false;
+  }
+  return false;
+}
+
+}  // namespace
+
+PIMQAT_AVX512 bool gemm_avx512(const GemmPlan& plan) {
+  // 16-bit partial sums and values, 32-bit sums (pim/kernels/packed.h bounds).
+  if (plan.rows > 4096 || plan.max_value > 32767 || plan.max_output >= (std::int64_t{1} << 31) - 1) return false;
+  if (plan.p_lo < -32768 || plan.p_hi > 32767) return false;
+  switch (plan.scheme) {
+    case Scheme::BitSerial: return bitserial(plan);
+    case Scheme::Differential: return signed_scheme_entry<Scheme::Differential>(plan);
+    case Scheme::Native: return signed_scheme_entry<Scheme::Native>(plan);
+  }
+  return false;
+}
+
+PIMQAT_AVX512 void extract_bits_avx512(const std::uint8_t* tile, Index groups, int chunks, int planes,
+                                       std::uint16_t* out) {
+  const __m512i low = _mm512_load_si512(kTransposeLow.data()), high = _mm512_load_si512(kTransposeHigh.data());
+  for (Index g = 0; g < groups; ++g)
+    for (int c = 0; c < chunks; ++c) {
+      const std::uint8_t* rows = tile + (g * chunks + c) * kPimChunkRows * kL;
+      const __m512i a = _mm512_loadu_si512(rows), b = _mm512_loadu_si512(rows + 64);
+      const __m512i pixels_low = _mm512_permutex2var_epi8(a, low, b);
+      const __m512i pixels_high = _mm512_permutex2var_epi8(a, high, b);
+      for (int s = 0; s < planes; ++s) {
+        const __m512i bit = _mm512_set1_epi8(static_cast<char>(1u << s));
+        const std::uint64_t m0 = _mm512_test_epi8_mask(pixels_low, bit), m1 = _mm512_test_epi8_mask(pixels_high, bit);
+        std::uint16_t* dst = out + ((g * planes + s) * chunks + c) * kL;
+        std::memcpy(dst, &m0, sizeof m0);
+        std::memcpy(dst + 4, &m1, sizeof m1);
+      }
+    }
+}
+
+// Gathers the 16 rows of a chunk for 8 pixels: for every run of consecutive lanes, one 8-byte load
+// per row at the run's base shifted back by its first lane, merged by byte masks.
+PIMQAT_AVX512 void pack_block_avx512(const BlockSource& src, const Index* base, Index valid, std::uint16_t* out) {
+  Index run_start[kL], run_count = 0;
+  for (Index l = 0; l < valid; ++l)
+    if (l == 0 || base[l] != base[l - 1] + 1) run_start[run_count++] = l;
+  std::uint64_t run_mask[kL];
+  long long run_origin[kL];
+  for (Index r = 0; r < run_count; ++r) {
+    const Index end = r + 1 < run_count ? run_start[r + 1] : valid;
+    std::uint64_t lanes = 0;
+    for (Index l = run_start[r]; l < end; ++l) lanes |= std::uint64_t{1} << l;
+    // Byte mask over the 8 qwords (rows) of a register: lane bits repeated per row.
+    run_mask[r] = lanes * 0x0101010101010101ull;
+    run_origin[r] = static_cast<long long>(base[run_start[r]] - run_start[r]);
+  }
+  const __m512i low = _mm512_load_si512(kTransposeLow.data()), high = _mm512_load_si512(kTransposeHigh.data());
+  const Index tile_rows = src.groups * src.chunks;
+  for (Index gc = 0; gc < tile_rows; ++gc) {
+    const Index* offsets = src.row_offset + gc * kPimChunkRows;
+    const __m512i off_a = _mm512_loadu_si512(offsets), off_b = _mm512_loadu_si512(offsets + 8);
+    const __mmask8 live_a = _mm512_cmpge_epi64_mask(off_a, _mm512_setzero_si512());
+    const __mmask8 live_b = _mm512_cmpge_epi64_mask(off_b, _mm512_setzero_si512());
+    __m512i a = _mm512_setzero_si512(), b = _mm512_setzero_si512();
+    for (Index r = 0; r < run_count; ++r) {
+      const __m512i origin = _mm512_set1_epi64(run_origin[r]);
+      const __m512i ga = _mm512_mask_i64gather_epi64(_mm512_setzero_si512(), live_a, _mm512_add_epi64(off_a, origin),
+                                                     src.source, 1);
+      const __m512i gb = _mm512_mask_i64gather_epi64(_mm512_setzero_si512(), live_b, _mm512_add_epi64(off_b, origin),
+                                                     src.source, 1);
+      a = _mm512_mask_blend_epi8(run_mask[r], a, ga);
+      b = _mm512_mask_blend_epi8(run_mask[r], b, gb);
+    }
+    const __m512i pixels_low = _mm512_permutex2var_epi8(a, low, b);
+    const __m512i pixels_high = _mm512_permutex2var_epi8(a, high, b);
+    const Index g = gc / src.chunks, c = gc % src.chunks;
+    for (int s = 0; s < src.planes; ++s) {
+      const __m512i bit = _mm512_set1_epi8(static_cast<char>(1u << s));
+      const std::uint64_t m0 = _mm512_test_epi8_mask(pixels_low, bit), m1 = _mm512_test_epi8_mask(pixels_high, bit);
+      std::uint16_t* dst = out + ((g * src.planes + s) * src.chunks + c) * kL;
+      std::memcpy(dst, &m0, sizeof m0);
+      std::memcpy(dst + 4, &m1, sizeof m1);
+    }
+  }
+}
+
+void gaussian_blocks_avx512(const PhiloxWords& stream, const std::uint64_t* blocks, Index count, float* out) {
+  gaussian_blocks_impl(philox_keys(stream), blocks, count, out);
+}
+
+}  // namespace pimqat::pim::detail

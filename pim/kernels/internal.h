@@ -1,0 +1,131 @@
+#pragma once
+// Module-private: the plan of one PIM product shared by the instruction-set paths
+// (pim/kernels/portable.cpp, avx2.cpp, avx512.cpp). Everything here is fixed before a kernel runs
+// (tables, bounds, noise words), so the kernels only compute. See pim/kernels/packed.h for the
+// layouts and the exactness rule.
+#include <cstdint>
+#include <vector>
+
+#include "core/rng.h"
+#include "core/tensor.h"
+#include "pim/adc.h"
+#include "pim/kernels/noise.h"
+#include "pim/kernels/packed.h"
+#include "pim/scheme.h"
+
+namespace pimqat::pim::detail {
+
+// How the partial sums p become the values v that are accumulated (A += c v).
+enum class AdcPath {
+  Lossless,     // ideal ADC with Q(p) = p: v = p
+  SharedTable,  // fixed ADC, the same for every column: v = table[p - p_lo]
+  ColumnTable,  // fixed ADC per column (a die without noise): v = table[column * points + p - p_lo]
+  Noisy,        // thermal noise: code = clamp(floor(fma(sigma, z_j, level(column, p)) + 1/2)), v = code_value[code]
+  Direct,       // anything else: AdcBank::convert per conversion (scalar)
+};
+
+struct GemmPlan {
+  // The product.
+  Scheme scheme = Scheme::BitSerial;
+  int act_bits = 0, weight_bits = 0, rows = 0;
+  int slices = 0;         // S
+  int column_slices = 0;  // T
+  Index reduction = 0, groups = 0, out_channels = 0, pixels = 0, blocks = 0, image_pixels = 0;
+  int chunks = 0, passes = 0;
+  const std::uint16_t* x = nullptr;
+  const std::uint16_t* w = nullptr;
+  Index x_block_stride = 0, w_channel_stride = 0;
+
+  // Outputs (any may be null).
+  std::int64_t* pim_sum = nullptr;
+  std::int64_t* exact = nullptr;
+  PimMoments* moments = nullptr;
+
+  // The ADC.
+  AdcPath path = AdcPath::Direct;
+  std::int64_t p_lo = 0, p_hi = 0, points = 0;  // integer partial-sum range [p_lo, p_hi], points = p_hi - p_lo + 1
+  const std::int32_t* table = nullptr;         // SharedTable / ColumnTable values v
+  // Noisy: the noise-free level of (column, p) is levels[column * level_stride + p - p_lo] when
+  // levels is set (level_stride 0: the same for every column), else the linear model's arithmetic
+  // gain[column] (p - p_lo_adc) / delta + offset[column] (gains/offsets null: ideal 1 and 0).
+  const double* levels = nullptr;
+  Index level_stride = 0;
+  const double* gains = nullptr;
+  const double* offsets = nullptr;
+  double adc_p_lo = 0.0, delta = 1.0;
+  int max_code = 1;
+  const std::int32_t* code_value = nullptr;  // code -> v (integer read-out), null: v = code
+  double sigma = 0.0;
+  PhiloxWords noise;
+  bool noise_words = false;  // noise usable through gaussian_blocks (else RandomStream::block)
+  const AdcBank* bank = nullptr;
+  std::int64_t sum_coefficient = 0;
+
+  // Bounds over all operands in range: |v| <= max_value, every |A| and |y| <= max_output (used by
+  // the SIMD paths to pick 16/32-bit lanes).
+  std::int64_t max_value = 0;
+  std::int64_t max_output = 0;
+
+  Index out_index(Index o, Index pixel) const {
+    return (pixel / image_pixels) * out_channels * image_pixels + o * image_pixels + pixel % image_pixels;
+  }
+  // c_t of bit-serial and native (DESIGN.md 2.2).
+  std::int64_t weight_coefficient(int t) const {
+    return t < weight_bits - 1 ? (std::int64_t{1} << t) : -(std::int64_t{1} << t);
+  }
+};
+
+// Weight plane of (u, polarity) in the differential layout, and of bit t otherwise.
+inline int differential_pass(int u) { return u / 2; }
+inline int differential_slot(int u, int polarity) { return 2 * polarity + u % 2; }
+
+// The paths. The SIMD ones return false (having done nothing) for a plan they do not cover; the
+// portable one covers every plan.
+void gemm_portable(const GemmPlan& plan);
+bool gemm_avx2(const GemmPlan& plan);
+bool gemm_avx512(const GemmPlan& plan);
+
+// Bits of one block from its byte tile: tile[(g C16 + chunk) 16 + r][lane] (uint8 activation
+// integers, zero where padded) -> out[g][s][chunk][lane] (the block's part of PackedActivations).
+using ExtractBits = void (*)(const std::uint8_t* tile, Index groups, int chunks, int planes, std::uint16_t* out);
+void extract_bits_portable(const std::uint8_t* tile, Index groups, int chunks, int planes, std::uint16_t* out);
+void extract_bits_avx2(const std::uint8_t* tile, Index groups, int chunks, int planes, std::uint16_t* out);
+void extract_bits_avx512(const std::uint8_t* tile, Index groups, int chunks, int planes, std::uint16_t* out);
+
+// One block packed straight from a zero-padded byte image: lane l < valid reads
+// source[base[l] + row_offset[t]] for tile row t (row_offset[t] < 0: a zero row), lanes past
+// `valid` are zero; out as for ExtractBits. `source` must be readable 8 bytes before its first and
+// after its last byte (the SIMD paths load whole 8-byte rows).
+struct BlockSource {
+  const std::uint8_t* source;
+  const Index* row_offset;  // G C16 16 entries
+  Index groups;
+  int chunks, planes;
+};
+using PackBlock = void (*)(const BlockSource& src, const Index* base, Index valid, std::uint16_t* out);
+void pack_block_portable(const BlockSource& src, const Index* base, Index valid, std::uint16_t* out);
+void pack_block_avx2(const BlockSource& src, const Index* base, Index valid, std::uint16_t* out);
+void pack_block_avx512(const BlockSource& src, const Index* base, Index valid, std::uint16_t* out);
+
+void gaussian_blocks_portable(const PhiloxWords& stream, const std::uint64_t* blocks, Index count, float* out);
+void gaussian_blocks_avx2(const PhiloxWords& stream, const std::uint64_t* blocks, Index count, float* out);
+void gaussian_blocks_avx512(const PhiloxWords& stream, const std::uint64_t* blocks, Index count, float* out);
+
+// Normals of the conversions [j0, j0 + count) of a stream into out[0 .. count), computed with
+// `blocks` (the path's gaussian_blocks) over whole Philox blocks; scratch holds >= count + 8
+// floats and (count + 8) / 4 + 1 block indices.
+using GaussianBlocks = void (*)(const PhiloxWords&, const std::uint64_t*, Index, float*);
+
+// Thread-local partial moments, merged at the end of a product.
+struct MomentAccumulator {
+  PimMoments m;
+  void add(std::int64_t a, std::int64_t y) {
+    ++m.count;
+    m.pim_sum += a;
+    m.pim_square += static_cast<PimInt128>(a) * a;
+    m.exact_sum += y;
+    m.exact_square += static_cast<PimInt128>(y) * y;
+  }
+};
+
+}  // namespace pimqat::pim::detail
