@@ -963,6 +963,7 @@ PIMQAT_AVX512 void bitserial_fixed_chunks(const GemmPlan& plan, const Adc& adc) 
 
 PIMQAT_AVX512 bool bitserial(const GemmPlan& plan) {
   if (bitserial_bytes_if_possible(plan)) return true;
+  if (plan.rows > 4096 || plan.max_value > 32767) return false;
   switch (plan.path) {
     case AdcPath::Lossless:
       set_kernel_route("avx512 bit-serial words, lossless");
@@ -1005,9 +1006,8 @@ PIMQAT_AVX512 bool bitserial(const GemmPlan& plan) {
 }  // namespace
 
 PIMQAT_AVX512 bool gemm_avx512(const GemmPlan& plan) {
-  // 16-bit partial sums and values, 32-bit sums (pim/kernels/packed.h bounds).
-  if (plan.rows > 4096 || plan.max_value > 32767 || plan.max_output >= (std::int64_t{1} << 31) - 1) return false;
-  if (plan.p_lo < -32768 || plan.p_hi > 32767) return false;
+  // 32-bit sums everywhere; the word-lane bit-serial path also needs 16-bit counts and values.
+  if (plan.max_output >= (std::int64_t{1} << 31) - 1) return false;
   switch (plan.scheme) {
     case Scheme::BitSerial: return bitserial(plan);
     case Scheme::Differential: return signed_scheme_entry<Scheme::Differential>(plan);

@@ -1,16 +1,16 @@
 // The portable path: plain C++ over the packed layout (pim/kernels/packed.h), int64 sums, any
-// configuration. It is also the fallback of the SIMD paths for plans outside their bounds.
-// Bit-identical to pim/kernels/reference.h: the same partial sums, the same conversions
-// (AdcBank::level / Adc::code, or tables built from them), the same exact-sum rule.
+// configuration (pim/kernels/generic_gemm.h with scalar popcounts). It is also the fallback of the
+// SIMD paths for plans outside their bounds. Bit-identical to pim/kernels/reference.h: the same
+// partial sums, the same conversions (AdcBank::level / Adc::code, or tables built from them), the
+// same exact-sum rule.
 #include <algorithm>
 #include <bit>
 #include <cmath>
 #include <vector>
 
-#include "pim/gaussian.h"
 #include "pim/kernels/dispatch.h"
+#include "pim/kernels/generic_gemm.h"
 #include "pim/kernels/internal.h"
-#include "pim/kernels/reference.h"
 
 namespace pimqat::pim::detail {
 namespace {
@@ -18,151 +18,29 @@ namespace {
 constexpr Index kL = kPimBlockPixels;
 
 // p[l] = sum over chunks of popcount(x[chunk][l] & w[pass][chunk][slot]).
-inline void count_plane(const std::uint16_t* xs, const std::uint16_t* wg, int chunks, int pass, int slot,
-                        std::int64_t* p) {
-  for (Index l = 0; l < kL; ++l) p[l] = 0;
-  for (int c = 0; c < chunks; ++c) {
-    const std::uint16_t wc = wg[(pass * chunks + c) * kPimSlots + slot];
-    const std::uint16_t* xc = xs + c * kL;
-    for (Index l = 0; l < kL; ++l) p[l] += std::popcount(static_cast<std::uint16_t>(xc[l] & wc));
+struct PortableCounter {
+  void operator()(const std::uint16_t* xs, const std::uint16_t* wg, int chunks, int pass, int slot,
+                  std::int64_t* p) const {
+    for (Index l = 0; l < kL; ++l) p[l] = 0;
+    for (int c = 0; c < chunks; ++c) {
+      const std::uint16_t wc = wg[(pass * chunks + c) * kPimSlots + slot];
+      const std::uint16_t* xc = xs + c * kL;
+      for (Index l = 0; l < kL; ++l) p[l] += std::popcount(static_cast<std::uint16_t>(xc[l] & wc));
+    }
   }
-}
+};
 
-// The normals of conversions [j0, j0 + n), n <= 8.
-void normals(const GemmPlan& plan, std::uint64_t j0, Index n, float* out) {
-  if (!plan.noise_words) {
-    for (Index l = 0; l < n; ++l) out[l] = gaussian_at(plan.bank->noise_stream(), j0 + static_cast<std::uint64_t>(l));
-    return;
+struct PortableNormals {
+  void operator()(const PhiloxWords& stream, const std::uint64_t* blocks, Index count, float* out) const {
+    gaussian_blocks_portable(stream, blocks, count, out);
   }
-  std::uint64_t blocks[4];
-  float z[16];
-  const std::uint64_t first = j0 >> 2, last = (j0 + static_cast<std::uint64_t>(n) - 1) >> 2;
-  const Index count = static_cast<Index>(last - first) + 1;
-  for (Index b = 0; b < count; ++b) blocks[b] = first + static_cast<std::uint64_t>(b);
-  gaussian_blocks_portable(plan.noise, blocks, count, z);
-  const auto skip = static_cast<Index>(j0 & 3u);
-  for (Index l = 0; l < n; ++l) out[l] = z[skip + l];
-}
-
-// acc[l] += coefficient * v(column, s, p[l]) for the block's valid lanes (the padded ones are
-// never written out).
-void convert_accumulate(const GemmPlan& plan, Index column, int s, Index pixel0, Index valid, const std::int64_t* p,
-                        std::int64_t coefficient, std::int64_t* acc) {
-  switch (plan.path) {
-    case AdcPath::Lossless:
-      for (Index l = 0; l < valid; ++l) acc[l] += coefficient * p[l];
-      return;
-    case AdcPath::SharedTable:
-      for (Index l = 0; l < valid; ++l) acc[l] += coefficient * plan.table[p[l] - plan.p_lo];
-      return;
-    case AdcPath::ColumnTable: {
-      const std::int32_t* t = plan.table + column * plan.points - plan.p_lo;
-      for (Index l = 0; l < valid; ++l) acc[l] += coefficient * t[p[l]];
-      return;
-    }
-    case AdcPath::Noisy: {
-      float z[kL];
-      normals(plan, conversion_index(column, s, plan.slices, pixel0, plan.pixels), valid, z);
-      const Adc& adc = plan.bank->adc();
-      for (Index l = 0; l < valid; ++l) {
-        double level;
-        if (plan.levels) {
-          level = plan.levels[column * plan.level_stride + p[l] - plan.p_lo];
-        } else {
-          const double gain = plan.gains ? plan.gains[column] : 1.0, offset = plan.offsets ? plan.offsets[column] : 0.0;
-          level = gain * (static_cast<double>(p[l]) - plan.adc_p_lo) / plan.delta + offset;
-        }
-        const int code = adc.code(std::fma(plan.sigma, static_cast<double>(z[l]), level));
-        acc[l] += coefficient * (plan.code_value ? plan.code_value[code] : code);
-      }
-      return;
-    }
-    case AdcPath::Direct: {
-      const Adc& adc = plan.bank->adc();
-      for (Index l = 0; l < valid; ++l) {
-        const int code =
-            plan.bank->convert(column, p[l], conversion_index(column, s, plan.slices, pixel0 + l, plan.pixels));
-        acc[l] += coefficient * (adc.integer_readout() ? adc.value_integer(code) : code);
-      }
-      return;
-    }
-  }
-}
+};
 
 }  // namespace
 
 void gemm_portable(const GemmPlan& plan) {
   set_kernel_route("portable");
-  const Index out_channels = plan.out_channels, groups = plan.groups;
-  const int a_bits = plan.act_bits, w_bits = plan.weight_bits, chunks = plan.chunks, T = plan.column_slices;
-  PimMoments total;
-#pragma omp parallel if (plan.pixels * out_channels * groups * a_bits * w_bits > (Index{1} << 15))
-  {
-    MomentAccumulator moments;
-#pragma omp for schedule(dynamic, 4)
-    for (Index block = 0; block < plan.blocks; ++block) {
-      std::int64_t acc[kL], exact[kL], p[kL], q[kL], cnt[kL];
-      const Index pixel0 = block * kL, valid = std::min(kL, plan.pixels - pixel0);
-      const std::uint16_t* xb = plan.x + block * plan.x_block_stride;
-      for (Index o = 0; o < out_channels; ++o) {
-        const std::uint16_t* w_channel = plan.w + o * plan.w_channel_stride;
-        std::fill(acc, acc + kL, 0);
-        std::fill(exact, exact + kL, 0);
-        for (Index g = 0; g < groups; ++g) {
-          const std::uint16_t* xg = xb + g * a_bits * chunks * kL;
-          const std::uint16_t* wg = w_channel + g * plan.passes * chunks * kPimSlots;
-          const Index column0 = (g * out_channels + o) * T;
-          switch (plan.scheme) {
-            case Scheme::BitSerial:
-              for (int s = 0; s < a_bits; ++s)
-                for (int t = 0; t < w_bits; ++t) {
-                  count_plane(xg + s * chunks * kL, wg, chunks, t / kPimSlots, t % kPimSlots, p);
-                  const std::int64_t coefficient = (std::int64_t{1} << s) * plan.weight_coefficient(t);
-                  convert_accumulate(plan, column0 + t, s, pixel0, valid, p, coefficient, acc);
-                  for (Index l = 0; l < kL; ++l) exact[l] += coefficient * p[l];
-                }
-              break;
-            case Scheme::Differential:
-              for (int s = 0; s < a_bits; ++s) {
-                std::fill(p, p + kL, 0);
-                std::fill(q, q + kL, 0);
-                for (int u = 0; u < w_bits; ++u) {
-                  count_plane(xg + s * chunks * kL, wg, chunks, differential_pass(u), differential_slot(u, 0), cnt);
-                  for (Index l = 0; l < kL; ++l) p[l] += cnt[l] << u;
-                  count_plane(xg + s * chunks * kL, wg, chunks, differential_pass(u), differential_slot(u, 1), cnt);
-                  for (Index l = 0; l < kL; ++l) q[l] += cnt[l] << u;
-                }
-                const std::int64_t weight = std::int64_t{1} << s;
-                convert_accumulate(plan, column0, s, pixel0, valid, p, weight, acc);
-                convert_accumulate(plan, column0 + 1, s, pixel0, valid, q, -weight, acc);
-                for (Index l = 0; l < kL; ++l) exact[l] += weight * (p[l] - q[l]);
-              }
-              break;
-            case Scheme::Native:
-              std::fill(p, p + kL, 0);
-              for (int s = 0; s < a_bits; ++s)
-                for (int t = 0; t < w_bits; ++t) {
-                  count_plane(xg + s * chunks * kL, wg, chunks, t / kPimSlots, t % kPimSlots, cnt);
-                  const std::int64_t coefficient = (std::int64_t{1} << s) * plan.weight_coefficient(t);
-                  for (Index l = 0; l < kL; ++l) p[l] += coefficient * cnt[l];
-                }
-              convert_accumulate(plan, column0, 0, pixel0, valid, p, 1, acc);
-              for (Index l = 0; l < kL; ++l) exact[l] += p[l];
-              break;
-          }
-        }
-        for (Index l = 0; l < valid; ++l) {
-          const Index at = plan.out_index(o, pixel0 + l);
-          if (plan.pim_sum) plan.pim_sum[at] = acc[l];
-          if (plan.exact) plan.exact[at] = exact[l];
-          moments.add(acc[l], exact[l]);
-        }
-      }
-    }
-#pragma omp critical(pimqat_pim_moments)
-    total.merge(moments.m);
-  }
-  if (plan.moments) plan.moments->merge(total);
+  generic_gemm(plan, PortableCounter{}, PortableNormals{});
 }
 
 void extract_bits_portable(const std::uint8_t* tile, Index groups, int chunks, int planes, std::uint16_t* out) {

@@ -1,0 +1,96 @@
+// Activation packing (pim/kernels/packed.h) on every instruction-set path: straight from NCHW
+// floats (implicit im2col, padded and stride-phase-split bytes, 8-pixel blocks gathered by runs)
+// equals packing the explicit im2col matrix (pim/im2col.h), which equals the layout computed here
+// bit by bit; strides 1-3, 1x1 / 3x3 / 5x5 kernels, paddings 0-2, blocks that cross output rows
+// and images, partial final blocks, N that cuts channels and chunks.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/rng.h"
+#include "pim/im2col.h"
+#include "pim/kernels/dispatch.h"
+#include "pim/kernels/packed.h"
+
+namespace pimqat::pim {
+namespace {
+
+struct ForcedIsa {
+  explicit ForcedIsa(KernelIsa isa) { force_kernel_isa(isa); }
+  ~ForcedIsa() { force_kernel_isa(std::nullopt); }
+};
+
+// The layout of packed.h from its definition.
+std::vector<std::uint16_t> expected_bits(const Decomposition& d, const std::vector<std::int32_t>& cols, Index k,
+                                         Index p) {
+  const Index groups = d.groups(k), chunks = (d.rows + 15) / 16, blocks = (p + 7) / 8;
+  std::vector<std::uint16_t> bits(static_cast<std::size_t>(blocks * groups * d.act_bits * chunks * 8), 0);
+  for (Index i = 0; i < k; ++i)
+    for (Index pixel = 0; pixel < p; ++pixel)
+      for (int s = 0; s < d.act_bits; ++s)
+        if ((cols[static_cast<std::size_t>(i * p + pixel)] >> s) & 1) {
+          const Index g = i / d.rows, r = i % d.rows;
+          const Index at = (((pixel / 8) * groups + g) * d.act_bits + s) * chunks * 8 + (r / 16) * 8 + pixel % 8;
+          bits[static_cast<std::size_t>(at)] |= static_cast<std::uint16_t>(1u << (r % 16));
+        }
+  return bits;
+}
+
+TEST(KernelsPack, NchwEqualsIm2colEqualsDefinitionOnEveryPath) {
+  const Im2colGeometry geometries[] = {
+      {2, 5, 6, 7, 3, 3, 1, 1}, {3, 4, 7, 7, 3, 3, 2, 1}, {1, 16, 9, 9, 3, 3, 1, 1}, {2, 3, 8, 8, 1, 1, 2, 0},
+      {1, 2, 11, 10, 5, 5, 3, 2}, {4, 1, 5, 3, 3, 3, 1, 2}, {1, 33, 4, 4, 1, 1, 1, 0}};
+  for (const Im2colGeometry& g : geometries) {
+    for (int rows : {9, 13, 20, 144}) {
+      const Decomposition d{Scheme::BitSerial, rows, 3 + rows % 4, 4};
+      RandomStream r(RngKey{static_cast<std::uint64_t>(rows), 0, Purpose::Operands, 2});
+      std::vector<float> x(static_cast<std::size_t>(g.batch * g.channels * g.height * g.width));
+      std::vector<std::int32_t> xi(x.size());
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        xi[i] = static_cast<std::int32_t>(r.below(static_cast<std::uint32_t>(d.max_activation() + 1)));
+        x[i] = static_cast<float>(xi[i]);
+      }
+      std::vector<std::int32_t> cols(static_cast<std::size_t>(g.reduction() * g.pixels()));
+      im2col(g, xi.data(), cols.data());
+      const std::vector<std::uint16_t> expected = expected_bits(d, cols, g.reduction(), g.pixels());
+      for (KernelIsa isa : {KernelIsa::Avx512, KernelIsa::Avx2, KernelIsa::Portable}) {
+        if (!kernel_isa_supported(isa)) continue;
+        const ForcedIsa forced(isa);
+        PackedActivations a, b;
+        pack_activations(d, cols.data(), g.reduction(), g.pixels(), a);
+        pack_activations(d, g, x.data(), b);
+        ASSERT_EQ(a.bits, expected) << kernel_isa_name(isa) << " im2col packing, " << g.str() << ", N = " << rows;
+        ASSERT_EQ(b.bits, expected) << kernel_isa_name(isa) << " NCHW packing, " << g.str() << ", N = " << rows;
+        // Packing again into the same object (reused buffers) gives the same bits.
+        pack_activations(d, g, x.data(), b);
+        ASSERT_EQ(b.bits, expected) << kernel_isa_name(isa) << " repacking";
+      }
+    }
+  }
+}
+
+TEST(KernelsPack, BadActivationsAreRejectedOnEveryPath) {
+  const Decomposition d{Scheme::BitSerial, 20, 4, 4};
+  const Im2colGeometry g{1, 2, 5, 5, 3, 3, 1, 1};
+  std::vector<float> x(50, 3.0f);
+  for (KernelIsa isa : {KernelIsa::Avx512, KernelIsa::Avx2, KernelIsa::Portable}) {
+    if (!kernel_isa_supported(isa)) continue;
+    const ForcedIsa forced(isa);
+    PackedActivations out;
+    for (float bad : {16.0f, -1.0f, 2.5f}) {
+      x[37] = bad;
+      try {
+        pack_activations(d, g, x.data(), out);
+        ADD_FAILURE() << "accepted " << bad;
+      } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("index 37"), std::string::npos) << e.what();
+      }
+    }
+    x[37] = 3.0f;
+  }
+}
+
+}  // namespace
+}  // namespace pimqat::pim

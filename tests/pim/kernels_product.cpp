@@ -1,0 +1,306 @@
+// The fast PIM products (pim/kernels/packed.h) against the reference kernel (the oracle,
+// pim/kernels/reference.h), bit for bit, on every instruction-set path this machine supports:
+// every scheme x N in {9, 13, 65, 72, 144} x operand bits x ideal / lossless / clipped / gain-offset /
+// smooth / measured / noisy dies, with K not a multiple of N, 16 or 64, pixel counts that are not
+// multiples of the vector widths (8, 16, 32), odd C_out and NCHW placement with image sizes that
+// cut the 8-pixel blocks. Each case also checks the exact product and the moments. The route every
+// case took (pim/kernels/dispatch.h) is counted, printed, recorded as a test property, and the
+// AVX-512 routes that should cover a case are required to have run.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/rng.h"
+#include "pim/die.h"
+#include "pim/kernels/dispatch.h"
+#include "pim/kernels/packed.h"
+#include "pim/kernels/reference.h"
+
+namespace pimqat::pim {
+namespace {
+
+struct Operands {
+  std::vector<std::int32_t> x, w;
+};
+
+Operands random_operands(const Decomposition& d, Index k, Index p, Index c_out, std::uint64_t seed) {
+  RandomStream r(RngKey{seed, 0, Purpose::Operands, 7});
+  Operands o;
+  o.x.resize(static_cast<std::size_t>(k * p));
+  o.w.resize(static_cast<std::size_t>(c_out * k));
+  // Sparse-ish activations (as after ReLU) with the extremes present.
+  for (auto& v : o.x) {
+    const std::uint32_t u = r.below(4);
+    v = u == 0 ? 0 : static_cast<std::int32_t>(r.below(static_cast<std::uint32_t>(d.max_activation() + 1)));
+  }
+  for (auto& v : o.w)
+    v = d.min_weight() + static_cast<std::int32_t>(r.below(static_cast<std::uint32_t>(d.max_weight() - d.min_weight() + 1)));
+  o.x[0] = d.max_activation();
+  o.w[0] = d.min_weight();
+  return o;
+}
+
+std::vector<KernelIsa> available_paths() {
+  std::vector<KernelIsa> paths;
+  for (KernelIsa isa : {KernelIsa::Avx512, KernelIsa::Avx2, KernelIsa::Portable})
+    if (kernel_isa_supported(isa)) paths.push_back(isa);
+  return paths;
+}
+
+// Restores automatic dispatch at scope exit.
+struct ForcedIsa {
+  explicit ForcedIsa(KernelIsa isa) { force_kernel_isa(isa); }
+  ~ForcedIsa() { force_kernel_isa(std::nullopt); }
+};
+
+enum class Chip { Ideal, Lossless, Clipped, GainOffset, Smooth, Measured, Noisy, NoisyIdealColumns };
+
+const char* chip_name(Chip c) {
+  switch (c) {
+    case Chip::Ideal: return "ideal";
+    case Chip::Lossless: return "lossless";
+    case Chip::Clipped: return "clipped";
+    case Chip::GainOffset: return "gain-offset";
+    case Chip::Smooth: return "smooth";
+    case Chip::Measured: return "measured";
+    case Chip::Noisy: return "noisy";
+    case Chip::NoisyIdealColumns: return "noisy-ideal-columns";
+  }
+  return "?";
+}
+
+int lossless_bits(const Decomposition& d) {
+  int b = 1;
+  while (static_cast<double>((1 << b) - 1) < d.p_hi() - d.p_lo()) ++b;
+  return b;
+}
+
+// Measured curves for the ADC: 3 monotone curves, a slightly stretched and shifted ramp each,
+// clamped to the code range.
+std::shared_ptr<const TransferCurves> measured_curves(const Adc& adc) {
+  const auto points = static_cast<std::int64_t>(adc.p_hi() - adc.p_lo()) + 1;
+  std::vector<std::vector<double>> codes(3, std::vector<double>(static_cast<std::size_t>(points)));
+  const double max_code = adc.max_code();
+  for (int c = 0; c < 3; ++c)
+    for (std::int64_t k = 0; k < points; ++k) {
+      const double code = static_cast<double>(k) / adc.delta() * (1.0 + 0.04 * (c - 1)) + 0.7 * (c - 1);
+      codes[static_cast<std::size_t>(c)][static_cast<std::size_t>(k)] = std::min(max_code, std::max(0.0, code));
+    }
+  return std::make_shared<const TransferCurves>(adc.bits(), static_cast<std::int64_t>(adc.p_lo()),
+                                                static_cast<std::int64_t>(adc.p_hi()),
+                                                std::vector<std::string>{"a", "b", "c"}, std::move(codes));
+}
+
+std::map<std::string, int>& route_counts() {
+  static std::map<std::string, int> counts;
+  return counts;
+}
+
+struct Case {
+  Decomposition d;
+  Chip chip;
+  int adc_bits;
+  Index k, p, c_out, image_pixels;
+  std::uint64_t seed;
+};
+
+std::string describe(const Case& c) {
+  return c.d.str() + " adc_bits=" + std::to_string(c.adc_bits) + " chip=" + chip_name(c.chip) + " K=" +
+         std::to_string(c.k) + " P=" + std::to_string(c.p) + " C_out=" + std::to_string(c.c_out) +
+         " image_pixels=" + std::to_string(c.image_pixels) + " seed=" + std::to_string(c.seed);
+}
+
+// Runs one case on every path; returns false after the first mismatch (reported).
+bool check_case(const Case& c) {
+  const Decomposition& d = c.d;
+  const Operands o = random_operands(d, c.k, c.p, c.c_out, c.seed);
+  const Adc adc(d.p_lo(), d.p_hi(), c.adc_bits, c.chip == Chip::Clipped ? 0.8 : 1.0);
+  NonIdeality settings;
+  if (c.chip == Chip::GainOffset || c.chip == Chip::Smooth || c.chip == Chip::Noisy) {
+    settings.gain_sigma = 0.03;
+    settings.offset_sigma = 1.5;
+  }
+  if (c.chip == Chip::Smooth) {
+    settings.curve = CurveModel::Smooth;
+    settings.curve_strength = -0.9;
+  }
+  if (c.chip == Chip::Measured) {
+    settings.curve = CurveModel::Measured;
+    settings.curves = measured_curves(adc);
+  }
+  if (c.chip == Chip::Noisy || c.chip == Chip::NoisyIdealColumns) settings.noise_sigma = 0.8;
+  const Die die(c.seed, 42, 3, settings);
+  AdcBank bank = die.bank(1, adc, d.columns(c.k, c.c_out));
+  die.set_noise(bank, 1, 5);
+
+  // Reference, in (C_out x P) order, then placed as NCHW with image_pixels.
+  const auto n = static_cast<std::size_t>(c.c_out * c.p);
+  std::vector<double> reference(n);
+  std::vector<std::int64_t> reference_exact(n);
+  reference_pim_gemm(d, bank, o.x.data(), o.w.data(), c.k, c.p, c.c_out, reference.data());
+  reference_exact_gemm(o.x.data(), o.w.data(), c.k, c.p, c.c_out, reference_exact.data());
+  PimMoments expected_moments;
+  const std::int64_t coefficient_sum = sum_coefficient(d, c.k);
+  for (std::size_t i = 0; i < n; ++i) {
+    // A from y~: exact inverse of pim_value for the two read-out modes.
+    ++expected_moments.count;
+    expected_moments.exact_sum += reference_exact[i];
+    expected_moments.exact_square += static_cast<PimInt128>(reference_exact[i]) * reference_exact[i];
+  }
+
+  for (KernelIsa isa : available_paths()) {
+    const ForcedIsa forced(isa);
+    PackedActivations px;
+    PackedWeights pw;
+    pack_activations(d, o.x.data(), c.k, c.p, px);
+    pack_weights(d, o.w.data(), c.k, c.c_out, pw);
+    std::vector<std::int64_t> sums(n), exact(n);
+    PimMoments moments;
+    packed_pim_gemm_integer(d, bank, px, pw, c.k, c.c_out, c.image_pixels, sums.data(), exact.data(), &moments);
+    ++route_counts()[std::string(kernel_isa_name(isa)) + ": " + last_kernel_route()];
+    if (std::getenv("PIMQAT_TEST_ROUTES"))
+      std::printf("[ route    ] %s: %s <- %s\n", std::string(kernel_isa_name(isa)).c_str(), last_kernel_route(),
+                  describe(c).c_str());
+    PimMoments pim_moments;
+    for (Index oc = 0; oc < c.c_out; ++oc)
+      for (Index pixel = 0; pixel < c.p; ++pixel) {
+        const auto ref = static_cast<std::size_t>(oc * c.p + pixel);
+        const auto at = static_cast<std::size_t>((pixel / c.image_pixels) * c.c_out * c.image_pixels +
+                                                 oc * c.image_pixels + pixel % c.image_pixels);
+        const double value = pim_value(adc, coefficient_sum, sums[at]);
+        if (value != reference[ref] || exact[at] != reference_exact[ref]) {
+          ADD_FAILURE() << "path " << kernel_isa_name(isa) << " (" << last_kernel_route() << "): " << describe(c)
+                        << ": output (o=" << oc << ", pixel=" << pixel << ") y~ = " << value << " vs reference "
+                        << reference[ref] << ", y = " << exact[at] << " vs " << reference_exact[ref];
+          return false;
+        }
+        pim_moments.pim_sum += sums[at];
+        pim_moments.pim_square += static_cast<PimInt128>(sums[at]) * sums[at];
+      }
+    const bool moments_ok = moments.count == expected_moments.count && moments.exact_sum == expected_moments.exact_sum &&
+                            moments.exact_square == expected_moments.exact_square &&
+                            moments.pim_sum == pim_moments.pim_sum && moments.pim_square == pim_moments.pim_square;
+    if (!moments_ok) {
+      ADD_FAILURE() << "path " << kernel_isa_name(isa) << " (" << last_kernel_route() << "): " << describe(c)
+                    << ": moments differ from the outputs' (count " << moments.count << ")";
+      return false;
+    }
+  }
+  return true;
+}
+
+void report_routes(const char* test) {
+  std::string all;
+  for (const auto& [route, count] : route_counts()) {
+    std::printf("[ routes   ] %s: %-48s %d cases\n", test, route.c_str(), count);
+    all += route + " x" + std::to_string(count) + "; ";
+  }
+  ::testing::Test::RecordProperty("kernel_routes", all);
+}
+
+bool route_ran(const std::string& prefix) {
+  for (const auto& [route, count] : route_counts())
+    if (route.rfind(prefix, 0) == 0 && count > 0) return true;
+  return false;
+}
+
+TEST(KernelsProduct, EveryPathMatchesReferenceOnSeededGrid) {
+  route_counts().clear();
+  std::uint64_t seed = 1000;
+  const int bits_pairs[][2] = {{2, 2}, {4, 4}, {3, 7}, {8, 5}, {5, 8}};
+  const Chip chips[] = {Chip::Ideal,    Chip::Lossless, Chip::Clipped, Chip::GainOffset,
+                        Chip::Smooth,   Chip::Measured, Chip::Noisy,   Chip::NoisyIdealColumns};
+  for (Scheme scheme : {Scheme::BitSerial, Scheme::Differential, Scheme::Native}) {
+    for (int rows : {9, 13, 65, 72, 144}) {
+      for (const auto& bits : bits_pairs) {
+        const Decomposition d{scheme, rows, bits[0], bits[1]};
+        // Native with wide operands and many rows has a huge partial-sum range: keep it small.
+        if (scheme == Scheme::Native && rows > 72 && bits[0] + bits[1] > 8) continue;
+        for (Chip chip : chips) {
+          ++seed;
+          if (chip == Chip::Measured && d.p_hi() - d.p_lo() > 20000) continue;  // curve files of that size are slow to build
+          const int adc_bits = chip == Chip::Lossless ? lossless_bits(d) : static_cast<int>(3 + seed % 6);
+          if (chip == Chip::Lossless && adc_bits > kMaxAdcBits) continue;
+          // K: not a multiple of N, 16 or 64 (and sometimes shorter than one group).
+          const Index k = seed % 5 == 0 ? rows - 3 : static_cast<Index>(rows) * (1 + static_cast<Index>(seed % 3)) + 5 + static_cast<Index>(seed % 7);
+          const Index images = 1 + static_cast<Index>(seed % 3);
+          const Index image_pixels = 5 + static_cast<Index>(seed % 19);  // cuts the 8-pixel blocks
+          const Index c_out = 1 + 2 * static_cast<Index>(seed % 3);       // odd
+          if (!check_case({d, chip, adc_bits, std::max<Index>(k, 1), images * image_pixels, c_out, image_pixels, seed}))
+            return;
+        }
+      }
+    }
+  }
+  report_routes("grid");
+  if (kernel_isa_supported(KernelIsa::Avx512)) {
+    for (const char* route : {"avx512: avx512 bit-serial bytes, table", "avx512: avx512 bit-serial bytes, lossless",
+                              "avx512: avx512 bit-serial words", "avx512: avx512 bit-serial, noise",
+                              "avx512: avx512 differential bytes", "avx512: avx512 native bytes"})
+      EXPECT_TRUE(route_ran(route)) << "no case took the route '" << route << "'";
+  }
+}
+
+TEST(KernelsProduct, LargerShapesAcrossTilesAndThreads) {
+  // Enough pixels for several 16-pixel pairs and 32-pixel noise tiles per thread, partial last
+  // tiles, several row groups, N = 144 with 16-row chunks and the ResNet-20 operand widths.
+  route_counts().clear();
+  std::uint64_t seed = 5000;
+  for (Scheme scheme : {Scheme::BitSerial, Scheme::Differential, Scheme::Native}) {
+    const int rows = default_rows(scheme);
+    const Decomposition d{scheme, rows, 4, 4};
+    for (Chip chip : {Chip::Ideal, Chip::Noisy}) {
+      for (int adc_bits : {4, 7}) {
+        ++seed;
+        ASSERT_TRUE(check_case({d, chip, adc_bits, 2 * rows + 11, 3 * 49, 5, 49, seed}));
+      }
+    }
+  }
+  // N = 300: 19 chunks (the runtime chunk count) and counts past a byte: the 16-bit-lane paths.
+  const Decomposition wide{Scheme::BitSerial, 300, 3, 3};
+  for (Chip chip : {Chip::Ideal, Chip::Lossless, Chip::GainOffset, Chip::Noisy}) {
+    ++seed;
+    const int adc_bits = chip == Chip::Lossless ? lossless_bits(wide) : 6;
+    ASSERT_TRUE(check_case({wide, chip, adc_bits, 700, 2 * 23, 3, 23, seed}));
+  }
+  report_routes("larger");
+  if (kernel_isa_supported(KernelIsa::Avx512)) {
+    for (const char* route : {"avx512: avx512 bit-serial words, table", "avx512: avx512 bit-serial words, lossless",
+                              "avx512: avx512 bit-serial words, column tables", "avx512: avx512 bit-serial, noise"})
+      EXPECT_TRUE(route_ran(route)) << "no case took the route '" << route << "'";
+  }
+}
+
+TEST(KernelsProduct, LosslessAdcEqualsTheExactProductOnEveryPath) {
+  for (Scheme scheme : {Scheme::BitSerial, Scheme::Differential, Scheme::Native}) {
+    const Decomposition d{scheme, scheme == Scheme::Native ? 9 : 144, 4, 4};
+    const int bits = lossless_bits(d);
+    const Adc adc(d.p_lo(), d.p_hi(), bits);
+    ASSERT_TRUE(adc.lossless()) << d.str();
+    const Index k = 300, p = 45, c_out = 3;
+    const Operands o = random_operands(d, k, p, c_out, 77);
+    std::vector<std::int64_t> exact(static_cast<std::size_t>(c_out * p));
+    reference_exact_gemm(o.x.data(), o.w.data(), k, p, c_out, exact.data());
+    for (KernelIsa isa : available_paths()) {
+      const ForcedIsa forced(isa);
+      PackedActivations px;
+      PackedWeights pw;
+      pack_activations(d, o.x.data(), k, p, px);
+      pack_weights(d, o.w.data(), k, c_out, pw);
+      std::vector<std::int64_t> sums(exact.size()), y(exact.size());
+      packed_pim_gemm_integer(d, AdcBank(adc), px, pw, k, c_out, p, sums.data(), y.data(), nullptr);
+      EXPECT_EQ(sums, exact) << d.str() << " on " << kernel_isa_name(isa) << " (" << last_kernel_route() << ")";
+      EXPECT_EQ(y, exact) << d.str() << " on " << kernel_isa_name(isa);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace pimqat::pim
