@@ -262,12 +262,15 @@ TEST(Fault, RandomKillsLoseAndDuplicateNothing) {
   const JournalState final_state = check_journal(run_dir, "at the end");
   for (const std::string& id : before.done) EXPECT_TRUE(final_state.done.count(id)) << id << " lost at the end";
   expect_same_results(run_dir, ref.columns);
-  std::printf("[ fault    ] seed %u: %d kills (%d left a results.h5 temporary: killed in a rebuild), %d torn "
+  std::printf("[ fault    ] seed %u: %d kills (%d left a temporary file: killed while replacing results.h5 or the "
+              "heartbeat), %d torn "
               "records injected, %d runs ended before their kill; journal records after each kill:",
               seed, kills, during_rebuild, torn, early_end);
   for (const auto n : records) std::printf(" %zu", n);
   std::printf(" -> results identical to the uninterrupted run; %d temporaries left in the run directory\n",
               leftover_temporaries(run_dir));
+  // The last run removed the temporaries of killed ones (rundir.h remove_stale_temporaries).
+  EXPECT_EQ(leftover_temporaries(run_dir), 0);
 }
 
 // A tmpfs of `bytes` at `path` for the test's lifetime.
