@@ -13,6 +13,7 @@
 
 #include "core/rng.h"
 #include "core/threads.h"
+#include "nn/conv.h"
 #include "pim/die.h"
 #include "pim/kernels/dispatch.h"
 #include "pim/kernels/noise.h"
@@ -123,6 +124,19 @@ int main(int argc, char** argv) {
                   1e3 * noise, 1e9 * noise / conversions);
     }
     force_kernel_isa(std::nullopt);
+    // The FP32 convolution of the same layer (oneDNN, NCHW), for scale.
+    nn::ConvEngine engine(nn::ConvGeometry{L.channels, L.out_channels, L.kernel, L.stride, L.padding});
+    Tensor src(Shape{batch, L.channels, L.size, L.size}), weight(Shape{L.out_channels, L.channels, L.kernel, L.kernel}), dst;
+    for (Index i = 0; i < src.size(); ++i) src[i] = x[static_cast<std::size_t>(i)];
+    for (Index i = 0; i < weight.size(); ++i) weight[i] = static_cast<float>(w[static_cast<std::size_t>(i)]);
+    double forward = 1e30;
+    for (int rep = 0; rep <= repeat; ++rep) {
+      const double t0 = thread_seconds();
+      engine.forward(src, weight, dst);
+      if (rep > 0) forward = std::min(forward, thread_seconds() - t0);
+    }
+    const double macs = static_cast<double>(g.pixels()) * static_cast<double>(g.reduction()) * static_cast<double>(L.out_channels);
+    std::printf("%-20s fp32 conv forward (oneDNN, NCHW) %8.2f ms (%5.2f GMAC/s)\n", L.name, 1e3 * forward, macs / forward * 1e-9);
   }
   return 0;
 }

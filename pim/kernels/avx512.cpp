@@ -1035,6 +1035,24 @@ PIMQAT_AVX512 void extract_bits_avx512(const std::uint8_t* tile, Index groups, i
     }
 }
 
+PIMQAT_AVX512 bool convert_row_avx512(const float* src, Index n, float max_value, std::uint8_t* dst) {
+  const __m512 zero = _mm512_setzero_ps(), top = _mm512_set1_ps(max_value);
+  __mmask16 bad = 0;
+  Index i = 0;
+  for (; i < n; i += 16) {
+    const auto live = static_cast<__mmask16>(n - i >= 16 ? 0xFFFF : (1u << (n - i)) - 1u);
+    const __m512 v = _mm512_maskz_loadu_ps(live, src + i);
+    // not (v >= 0 and v <= max and v == floor(v)); NaN compares unordered: bad.
+    const __mmask16 good = _mm512_cmp_ps_mask(v, zero, _CMP_GE_OQ) & _mm512_cmp_ps_mask(v, top, _CMP_LE_OQ) &
+                           _mm512_cmp_ps_mask(v, _mm512_roundscale_ps(v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC),
+                                              _CMP_EQ_OQ);
+    bad = static_cast<__mmask16>(bad | (live & ~good));
+    const __m512i ints = _mm512_cvttps_epi32(_mm512_maskz_mov_ps(good, v));
+    _mm_mask_storeu_epi8(dst + i, live, _mm512_cvtepi32_epi8(ints));
+  }
+  return bad == 0;
+}
+
 // Gathers the 16 rows of a chunk for 8 pixels: for every run of consecutive lanes, one 8-byte load
 // per row at the run's base shifted back by its first lane, merged by byte masks.
 PIMQAT_AVX512 void pack_block_avx512(const BlockSource& src, const Index* base, Index valid, std::uint16_t* out) {

@@ -107,6 +107,13 @@ void pack_block_portable(const BlockSource& src, const Index* base, Index valid,
 void pack_block_avx2(const BlockSource& src, const Index* base, Index valid, std::uint16_t* out);
 void pack_block_avx512(const BlockSource& src, const Index* base, Index valid, std::uint16_t* out);
 
+// dst[i] = src[i] for i < n when every src[i] is an integer in [0, max_value] (returns true);
+// otherwise returns false (dst then holds unspecified bytes).
+using ConvertRow = bool (*)(const float* src, Index n, float max_value, std::uint8_t* dst);
+bool convert_row_portable(const float* src, Index n, float max_value, std::uint8_t* dst);
+bool convert_row_avx2(const float* src, Index n, float max_value, std::uint8_t* dst);
+bool convert_row_avx512(const float* src, Index n, float max_value, std::uint8_t* dst);
+
 void gaussian_blocks_portable(const PhiloxWords& stream, const std::uint64_t* blocks, Index count, float* out);
 void gaussian_blocks_avx2(const PhiloxWords& stream, const std::uint64_t* blocks, Index count, float* out);
 void gaussian_blocks_avx512(const PhiloxWords& stream, const std::uint64_t* blocks, Index count, float* out);

@@ -36,6 +36,15 @@ detail::PackBlock pack_block_for(KernelIsa isa) {
   return detail::pack_block_portable;
 }
 
+detail::ConvertRow convert_row_for(KernelIsa isa) {
+  switch (isa) {
+    case KernelIsa::Avx512: return detail::convert_row_avx512;
+    case KernelIsa::Avx2: return detail::convert_row_avx2;
+    case KernelIsa::Portable: break;
+  }
+  return detail::convert_row_portable;
+}
+
 detail::ExtractBits extract_for(KernelIsa isa) {
   switch (isa) {
     case KernelIsa::Avx512: return detail::extract_bits_avx512;
@@ -318,6 +327,7 @@ void pack_activations(const Decomposition& d, const Im2colGeometry& geometry, co
   out.scratch.assign(static_cast<std::size_t>(planes * channel_size + 2 * kPimBlockPixels), 0);
   std::uint8_t* const padded = out.scratch.data() + kPimBlockPixels;
   const auto max_value = static_cast<float>(d.max_activation());
+  const detail::ConvertRow convert_row = convert_row_for(active_kernel_isa());
   Index first_bad = -1;
 #pragma omp parallel for schedule(static) if (planes * plane_size > (Index{1} << 16))
   for (Index plane = 0; plane < planes; ++plane) {
@@ -329,13 +339,7 @@ void pack_activations(const Decomposition& d, const Im2colGeometry& geometry, co
       std::uint8_t* line = dst + ((y % stride) * stride) * phase_size + (y / stride) * wq;
       const float* row = src + h * geometry.width;
       if (stride == 1) {
-        std::uint8_t* bytes = line + pad;
-        for (Index w = 0; w < geometry.width; ++w) {
-          const float v = row[w];
-          const bool ok = v >= 0.0f && v <= max_value && v == std::floor(v);
-          bad |= !ok;
-          bytes[w] = static_cast<std::uint8_t>(ok ? v : 0.0f);
-        }
+        bad |= !convert_row(row, geometry.width, max_value, line + pad);
         continue;
       }
       Index phase = pad % stride, xq = pad / stride;
