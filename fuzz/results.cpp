@@ -19,10 +19,14 @@ using namespace pimqat;
 
 namespace {
 
-// gnuplot strings in the scripts are single-quoted with '' for a quote.
+// gnuplot strings in the scripts are single-quoted with '' for a quote; comment lines ("# ...")
+// are not strings, whatever quotes they hold.
 void check_script(const std::string& script, const std::string& plot) {
-  bool in_quote = false;
+  bool in_quote = false, in_comment = false, line_start = true;
   for (const char c : script) {
+    if (line_start && !in_quote) in_comment = c == '#';
+    line_start = c == '\n';
+    if (in_comment) continue;
     if (c == '\'') in_quote = !in_quote;  // '' toggles twice: stays inside
     else if (in_quote && (c == '\n' || c == '\r'))
       fuzz::finding("gnuplot script of plot '" + plot + "' has a line break inside a quoted string:\n" + script);
