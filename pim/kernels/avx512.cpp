@@ -495,8 +495,11 @@ struct PermuteByteAdc {
   PIMQAT_AVX512_INLINE __m512i operator()(__m512i cnt) const {
     const __m512i low = _mm512_permutex2var_epi8(t[0], cnt, t[1]);
     if constexpr (!kHigh) return low;
-    const __m512i high = _mm512_permutex2var_epi8(t[2], cnt, t[3]);
-    return _mm512_mask_blend_epi8(_mm512_movepi8_mask(cnt), low, high);
+    // Partial sums of 128 and more need most rows of a group set in both planes: rare, so the
+    // second half of the table is looked up only when some lane needs it.
+    const __mmask64 high = _mm512_movepi8_mask(cnt);
+    if (high == 0) return low;
+    return _mm512_mask_blend_epi8(high, low, _mm512_permutex2var_epi8(t[2], cnt, t[3]));
   }
 };
 

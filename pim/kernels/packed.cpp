@@ -3,7 +3,9 @@
 #include "pim/kernels/packed.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <cstring>
 #include <string>
 
 #include "core/error.h"
@@ -90,6 +92,16 @@ std::vector<Index> tile_rows(const Decomposition& d, Index reduction) {
   return row_of;
 }
 
+// Four weight-plane bits -> the 4 uint16 slots of a weight word, bit 0 of each.
+constexpr std::array<std::uint64_t, 16> make_spread() {
+  std::array<std::uint64_t, 16> spread{};
+  for (unsigned n = 0; n < 16; ++n)
+    for (unsigned k = 0; k < 4; ++k)
+      if ((n >> k) & 1u) spread[n] |= std::uint64_t{1} << (16 * k);
+  return spread;
+}
+constexpr std::array<std::uint64_t, 16> kSpread = make_spread();
+
 template <class T>
 void pack_weights_impl(const Decomposition& d, const T* weights, Index reduction, Index out_channels,
                        PackedWeights& out) {
@@ -100,30 +112,62 @@ void pack_weights_impl(const Decomposition& d, const T* weights, Index reduction
   out.passes = weight_passes(d);
   out.chunks = chunks_per_group(d);
   out.bits.assign(static_cast<std::size_t>(out_channels * out.channel_stride()), 0);
+  // Validate everything first (the loop below then trusts the values).
+  const auto count = static_cast<std::size_t>(out_channels * reduction);
+  const auto w_min = static_cast<T>(d.min_weight()), w_max = static_cast<T>(d.max_weight());
+  bool bad = false;
+  for (std::size_t k = 0; k < count; ++k) {
+    const T raw = weights[k];
+    bad |= !(raw >= w_min && raw <= w_max) || static_cast<T>(static_cast<std::int32_t>(raw)) != raw;
+  }
+  if (bad)
+    for (std::size_t k = 0; k < count; ++k) {
+      const T raw = weights[k];
+      if (!(raw >= w_min && raw <= w_max) || static_cast<T>(static_cast<std::int32_t>(raw)) != raw)
+        bad_weight(d, static_cast<Index>(k) / reduction, static_cast<Index>(k) % reduction, static_cast<double>(raw));
+    }
+  // One uint64 (4 slots) per (o, g, pass, chunk): kSpread of the pass's 4 plane bits, shifted to
+  // the row's bit. Bit-serial / native pass p: bits 4p..4p+3 of the two's complement; differential
+  // pass p: magnitude bits 2p, 2p+1 of W+ (slots 0, 1) and of W- (slots 2, 3).
+  const bool differential = d.scheme == Scheme::Differential;
   const Index n = d.rows;
   const int chunks = out.chunks, passes = out.passes;
   for (Index o = 0; o < out_channels; ++o) {
-    for (Index i = 0; i < reduction; ++i) {
-      const T raw = weights[o * reduction + i];
-      if (!(raw >= d.min_weight() && raw <= d.max_weight()) || static_cast<T>(static_cast<std::int32_t>(raw)) != raw)
-        bad_weight(d, o, i, static_cast<double>(raw));
-      const auto value = static_cast<std::int32_t>(raw);
-      const Index g = i / n, r = i % n;
-      std::uint16_t* group = out.bits.data() + o * out.channel_stride() + g * passes * chunks * kPimSlots;
-      const auto bit = static_cast<std::uint16_t>(1u << (r % kPimChunkRows));
-      const Index chunk = r / kPimChunkRows;
-      const auto set = [&](int pass, int slot) { group[(pass * chunks + chunk) * kPimSlots + slot] |= bit; };
-      if (d.scheme == Scheme::Differential) {
-        const std::int32_t magnitude[2] = {std::max(value, 0), std::max(-value, 0)};
-        for (int polarity = 0; polarity < 2; ++polarity)
-          for (int u = 0; u < d.weight_bits; ++u)
-            if ((magnitude[polarity] >> u) & 1) set(detail::differential_pass(u), detail::differential_slot(u, polarity));
-      } else {
-        const auto twos = static_cast<std::uint32_t>(value);
-        for (int t = 0; t < d.weight_bits; ++t)
-          if ((twos >> t) & 1u) set(t / kPimSlots, t % kPimSlots);
+    const T* row = weights + o * reduction;
+    std::uint16_t* channel = out.bits.data() + o * out.channel_stride();
+    for (Index g = 0, i0 = 0; i0 < reduction; ++g, i0 += n) {
+      const Index rows = std::min(n, reduction - i0);
+      std::uint16_t* group = channel + g * passes * chunks * kPimSlots;
+      for (int pass = 0; pass < passes; ++pass) {
+        for (Index r0 = 0; r0 < rows; r0 += kPimChunkRows) {
+          std::uint64_t word = 0;
+          const Index end = std::min<Index>(rows, r0 + kPimChunkRows);
+          for (Index r = r0; r < end; ++r) {
+            const auto value = static_cast<std::int32_t>(row[i0 + r]);
+            unsigned nibble;
+            if (differential) {
+              const auto plus = static_cast<unsigned>(std::max(value, 0)), minus = static_cast<unsigned>(std::max(-value, 0));
+              nibble = ((plus >> (2 * pass)) & 3u) | (((minus >> (2 * pass)) & 3u) << 2);
+            } else {
+              nibble = (static_cast<std::uint32_t>(value) >> (4 * pass)) & 0xFu;
+            }
+            word |= kSpread[nibble] << (r - r0);
+          }
+          std::memcpy(group + (pass * chunks + r0 / kPimChunkRows) * kPimSlots, &word, sizeof word);
+        }
       }
     }
+  }
+  // Planes past b_w must stay 0 (bit-serial / native twos-complement bits above b_w - 1 are copies
+  // of the sign for negative values): clear them.
+  if (!differential && d.weight_bits % kPimSlots != 0) {
+    const int last = passes - 1, live = d.weight_bits - last * kPimSlots;
+    for (Index o = 0; o < out_channels; ++o)
+      for (Index g = 0; g < out.groups; ++g)
+        for (int c = 0; c < chunks; ++c) {
+          std::uint16_t* slots = out.bits.data() + o * out.channel_stride() + ((g * passes + last) * chunks + c) * kPimSlots;
+          for (int k = live; k < kPimSlots; ++k) slots[k] = 0;
+        }
   }
 }
 
