@@ -85,14 +85,18 @@ std::vector<std::uint32_t> idx_dims(const std::vector<std::uint8_t>& bytes, cons
                 std::to_string(bytes.size()));
   std::vector<std::uint32_t> dims(rank);
   std::uint64_t payload = 1;
+  bool wraps = false;  // the product of the dimensions does not fit in 64 bits
   for (std::size_t i = 0; i < rank; ++i) {
     dims[i] = big_endian_u32(bytes.data() + 4 + 4 * i);
-    payload *= dims[i];
+    wraps = wraps || __builtin_mul_overflow(payload, std::uint64_t{dims[i]}, &payload);
   }
   const std::uint64_t have = bytes.size() - header;
+  std::string shape;
+  for (std::size_t i = 0; i < rank; ++i) shape += (i ? " x " : "") + std::to_string(dims[i]);
+  if (wraps)
+    throw Error("'" + path + "' is not a valid IDX " + what + " file: the header's dimensions (" + shape +
+                ") multiply past 2^64 data bytes; the file has " + std::to_string(have));
   if (have != payload) {
-    std::string shape;
-    for (std::size_t i = 0; i < rank; ++i) shape += (i ? " x " : "") + std::to_string(dims[i]);
     throw Error("'" + path + "' is " + (have < payload ? "truncated" : "longer than its header says") + ": the header (" +
                 shape + ") promises " + std::to_string(payload) + " data bytes, the file has " + std::to_string(have));
   }

@@ -20,8 +20,12 @@ Shape::Shape(const std::vector<Index>& dims) {
 
 Index Shape::numel() const {
   if (rank_ == 0) return 0;
+  // Shapes can come from files (IDX headers, checkpoints): a product past 2^63 is an error, not a
+  // wrapped (undefined) size.
   Index n = 1;
-  for (int i = 0; i < rank_; ++i) n *= dims_[i];
+  for (int i = 0; i < rank_; ++i)
+    if (__builtin_mul_overflow(n, dims_[i], &n))
+      throw Error("tensor shape " + str() + " has more than 2^63 elements");
   return n;
 }
 

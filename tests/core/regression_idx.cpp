@@ -1,9 +1,6 @@
 // Regression tests for the IDX reader from the hardening work (docs/reliability.md): inputs that
 // crashed or misled a reader become tests of the normal suite. Each file here is the minimal
 // input; the test states what a correct reader does with it.
-//
-// A test named DISABLED_* reproduces a bug reported but not fixed yet (the fix is in a file the
-// hardening work does not own): enable it with the fix.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -14,6 +11,7 @@
 
 #include "core/dataset.h"
 #include "core/error.h"
+#include "core/tensor.h"
 
 namespace pimqat {
 namespace {
@@ -34,8 +32,9 @@ std::string write(const std::string& name, const std::string& bytes) {
 // "matches" an empty payload. A correct reader refuses the file (the product does not fit, and the
 // file holds no pixels for 16 images); the reader instead returned a dataset whose tensor claims
 // 16 x 1 x 2^30 x 2^30 with no storage (Shape::numel overflows to 0, undefined behaviour), and
-// the first use of the images (channel_stats, training) read far out of bounds.
-TEST(RegressionIdx, DISABLED_DimensionProductThatWrapsIsRefused) {
+// the first use of the images (channel_stats, training) read far out of bounds. Fixed in
+// core/dataset.cpp idx_dims (checked product) and core/tensor.cpp Shape::numel.
+TEST(RegressionIdx, DimensionProductThatWrapsIsRefused) {
   const std::string images = write("images", u32_be(0x803) + u32_be(16) + u32_be(1u << 30) + u32_be(1u << 30));
   std::string labels = u32_be(0x801) + u32_be(16);
   labels += std::string(16, '\1');
@@ -43,6 +42,16 @@ TEST(RegressionIdx, DISABLED_DimensionProductThatWrapsIsRefused) {
   EXPECT_THROW((void)read_idx(images, label_path, 10, "wrap"), Error);
   fs::remove(images);
   fs::remove(label_path);
+}
+
+// The tensor side on its own: a shape whose element count does not fit in 63 bits is an Error
+// (it was a wrapped, undefined size), one that just fits is not.
+TEST(RegressionIdx, ShapeWhoseElementCountOverflowsIsAnError) {
+  const Index big = Index{1} << 31;
+  EXPECT_THROW((void)Shape({big, big, 2}).numel(), Error);  // 2^63
+  EXPECT_THROW((void)Shape({16, 1, Index{1} << 30, Index{1} << 30}).numel(), Error);
+  EXPECT_EQ(Shape({big, big, 1}).numel(), Index{1} << 62);
+  EXPECT_EQ(Shape({3, 5, 7, 11}).numel(), 1155);
 }
 
 // The same with a small product that also fits: a header of 2 x 3 x 4 with exactly 24 pixels
