@@ -187,6 +187,31 @@ void fsync_path(const std::string& path, bool directory, const std::string& what
   if (status != 0) throw Error("cannot sync '" + path + "' to disk: " + std::strerror(err));
 }
 
+// Creates (or truncates) `path`, writes `bytes` and fsyncs it; any failure (ENOSPC, EFBIG) is an
+// Error naming the file and the system's reason.
+void write_file_durably(const std::string& path, const std::vector<unsigned char>& bytes) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (fd < 0) throw Error("cannot create '" + path + "': " + std::strerror(errno));
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      throw Error("cannot write '" + path + "' (" + std::to_string(done) + " of " + std::to_string(bytes.size()) +
+                  " bytes written): " + std::strerror(err));
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    const int err = errno;
+    ::close(fd);
+    throw Error("cannot sync '" + path + "' to disk: " + std::strerror(err));
+  }
+  if (::close(fd) != 0) throw Error("cannot close '" + path + "': " + std::strerror(errno));
+}
+
 // Reads the strings of an attribute or dataset (variable-length or fixed-length storage).
 // `read` performs the H5Aread/H5Dread with the given memory type into the given buffer.
 std::vector<std::string> read_string_data(hid_t stored_type, std::uint64_t count,
@@ -654,6 +679,27 @@ H5File H5File::open(const std::string& path, H5Access access) {
   return H5File(std::move(file), path, "/");
 }
 
+H5File H5File::create_in_memory(const std::string& name) {
+  silence_hdf5();
+  H5Id access(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  // 1 MiB growth steps; backing_store = false: the image is never written by libhdf5.
+  if (!access.valid() || H5Pset_fapl_core(access.get(), std::size_t{1} << 20, false) < 0)
+    throw Error("cannot set up an in-memory HDF5 file for '" + name + "'" + hdf5_reason());
+  H5Id file(H5Fcreate(name.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access.get()), H5Fclose);
+  if (!file.valid()) throw Error("cannot create an in-memory HDF5 file for '" + name + "'" + hdf5_reason());
+  return H5File(std::move(file), name, "/");
+}
+
+std::vector<unsigned char> H5File::image() {
+  flush();
+  const ssize_t size = H5Fget_file_image(id(), nullptr, 0);
+  if (size < 0) throw Error("cannot get the image of HDF5 file '" + file_ + "'" + hdf5_reason());
+  std::vector<unsigned char> bytes(static_cast<std::size_t>(size));
+  if (H5Fget_file_image(id(), bytes.data(), bytes.size()) != size)
+    throw Error("cannot get the image of HDF5 file '" + file_ + "'" + hdf5_reason());
+  return bytes;
+}
+
 void H5File::flush() {
   if (H5Fflush(id(), H5F_SCOPE_GLOBAL) < 0) throw Error("cannot flush HDF5 file '" + file_ + "'" + hdf5_reason());
 }
@@ -670,10 +716,14 @@ void H5File::close() {
 void write_h5_atomically(const std::string& path, const std::function<void(H5File&)>& write) {
   const std::string temporary = path + ".tmp-" + std::to_string(::getpid());
   try {
-    H5File file = H5File::create(temporary);
-    write(file);
-    file.close();
-    fsync_path(temporary, false, "the new file");
+    std::vector<unsigned char> bytes;
+    {
+      H5File file = H5File::create_in_memory(temporary);
+      write(file);
+      bytes = file.image();
+      file.close();
+    }
+    write_file_durably(temporary, bytes);
   } catch (...) {
     std::error_code ec;
     fs::remove(temporary, ec);

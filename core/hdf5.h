@@ -160,6 +160,12 @@ class H5File : public H5Group {
  public:
   static H5File create(const std::string& path);  // creates or truncates
   static H5File open(const std::string& path, H5Access access = H5Access::ReadOnly);
+  // A new file held in memory only (HDF5's core driver, no backing store): nothing touches the
+  // disk, so no write of it can fail half-way. `name` names it in messages.
+  static H5File create_in_memory(const std::string& name);
+
+  // The file's bytes as they would be on disk (flushes first); for create_in_memory files.
+  std::vector<unsigned char> image();
 
   void flush();
   // Closes the file now and reports failure (the destructor closes silently). It is an error to
@@ -171,9 +177,13 @@ class H5File : public H5Group {
 };
 
 // Writes a file so that readers see either the old file or the complete new one: `write` fills
-// a file created at "<path>.tmp-<pid>", which is then closed, fsync'ed and renamed over `path`
-// (and the directory fsync'ed). If `write` throws, the temporary file is removed and the
-// exception propagates; `path` is untouched.
+// an in-memory file (H5File::create_in_memory) whose bytes are then written to "<path>.tmp-<pid>"
+// with plain write(2), fsync'ed and renamed over `path` (and the directory fsync'ed). If `write`
+// or any step throws (a full disk: "No space left on device"), the temporary file is removed and
+// the exception propagates; `path` is untouched. libhdf5 never writes to the disk here: a flush
+// that fails inside H5Fclose leaves a half-closed file in libhdf5's tables, and its exit handler
+// then crashed the process (docs/reliability.md). The whole file is held in memory while written
+// (about twice its size at the peak).
 void write_h5_atomically(const std::string& path, const std::function<void(H5File&)>& write);
 
 // A tidy table: named columns of equal length, each double, int64 or string.

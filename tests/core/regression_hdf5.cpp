@@ -9,8 +9,9 @@
 // A write limit (RLIMIT_FSIZE) reproduces it without root; the file-size limit and exit happen
 // in a death-test child.
 //
-// A test named DISABLED_* reproduces a bug reported but not fixed yet (the fix is in
-// core/hdf5.cpp, which the hardening work does not own): enable it with the fix.
+// Fixed in core/hdf5.cpp: write_h5_atomically builds the file in memory (HDF5 core driver, no
+// backing store) and writes its bytes with write(2); libhdf5 never touches the disk there, so a
+// full disk is an ordinary write error and leaves nothing in libhdf5's tables.
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -50,14 +51,34 @@ int write_past_the_limit(const std::string& path) {
   return 0;
 }
 
-TEST(RegressionHdf5DeathTest, DISABLED_AFailedAtomicWriteLeavesAProcessThatExitsCleanly) {
+TEST(RegressionHdf5DeathTest, AFailedAtomicWriteLeavesAProcessThatExitsCleanly) {
   const std::string path = temp_path("big.h5");
   // std::exit runs the atexit handlers, libhdf5's included: that is where it crashed.
   EXPECT_EXIT(std::exit(write_past_the_limit(path)), ::testing::ExitedWithCode(0), "");
   fs::remove(path);
 }
 
-// The part that works: the failure itself is an Error and the temporary file is removed.
+// The message says what failed, where, and why (the system's reason).
+int error_message_of_a_failed_write(const std::string& path) {
+  std::signal(SIGXFSZ, SIG_IGN);
+  const rlimit limit{64 * 1024, 64 * 1024};
+  if (setrlimit(RLIMIT_FSIZE, &limit) != 0) return 4;
+  try {
+    write_h5_atomically(path, [](H5File& f) { f.write<double>("x", std::vector<double>(100000, 1.0)); });
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    return what.find(path + ".tmp-") != std::string::npos && what.find("File too large") != std::string::npos ? 0 : 5;
+  }
+  return 2;
+}
+
+TEST(RegressionHdf5DeathTest, AFailedAtomicWriteSaysWhereAndWhy) {
+  const std::string path = temp_path("big3.h5");
+  EXPECT_EXIT(std::exit(error_message_of_a_failed_write(path)), ::testing::ExitedWithCode(0), "");
+  EXPECT_FALSE(fs::exists(path));
+}
+
+// The part that worked before the fix: the failure itself is an Error and the temporary file is removed.
 TEST(RegressionHdf5DeathTest, AFailedAtomicWriteIsAnErrorAndLeavesNoTemporary) {
   const std::string path = temp_path("big2.h5");
   // _exit skips the atexit handlers (the crash above): only the write's own behaviour is checked.
