@@ -248,11 +248,17 @@ Section curves_section(const std::string& path, const std::string& tag) {
   const std::int64_t bits = file.attr_int("adc_bits"), p_lo = file.attr_int("p_lo"), p_hi = file.attr_int("p_hi");
   std::vector<hsize_t> shape;
   const std::vector<double> codes = file.read<double>("codes", &shape);
-  const std::int64_t points = p_hi - p_lo + 1;
-  if (shape.size() != 2 || static_cast<std::int64_t>(shape[1]) != points || bits < 1 || bits > 30)
-    throw Error("'" + path + "': /codes must have shape (curves, " + std::to_string(points) +
-                ") for p = " + std::to_string(p_lo) + ".." + std::to_string(p_hi) + " and adc_bits in 1..30; expected " +
-                expected);
+  if (p_hi <= p_lo)
+    throw Error("'" + path + "': p_hi = " + std::to_string(p_hi) + " must be greater than p_lo = " +
+                std::to_string(p_lo) + "; expected " + expected);
+  // p_hi > p_lo: the span is in [1, 2^64 - 1] and exact in unsigned arithmetic (p_hi - p_lo + 1 in
+  // int64 overflows for the widest ranges). Once it matches /codes, the point count fits in memory.
+  const std::uint64_t span = static_cast<std::uint64_t>(p_hi) - static_cast<std::uint64_t>(p_lo);
+  const std::string point_text = span == UINT64_MAX ? "18446744073709551616" : std::to_string(span + 1);
+  if (shape.size() != 2 || span == UINT64_MAX || shape[1] != span + 1 || bits < 1 || bits > 30)
+    throw Error("'" + path + "': /codes must have shape (curves, " + point_text + ") for p = " + std::to_string(p_lo) +
+                ".." + std::to_string(p_hi) + " and adc_bits in 1..30; expected " + expected);
+  const auto points = static_cast<std::int64_t>(shape[1]);
   const std::size_t curves = shape[0];
   std::vector<std::int64_t> die(curves, -1), column(curves, -1);
   if (file.has_dataset("die") && file.dataset_info("die").elements() == curves) die = file.read<std::int64_t>("die");
@@ -261,7 +267,7 @@ Section curves_section(const std::string& path, const std::string& tag) {
 
   // Ideal (unclipped) ADC level: (p - p_lo) / Delta with Delta = (p_hi - p_lo) / (2^b - 1).
   const double levels = std::ldexp(1.0, static_cast<int>(bits)) - 1;
-  const double delta = static_cast<double>(p_hi - p_lo) / levels;
+  const double delta = static_cast<double>(span) / levels;
   const auto ideal = [&](std::int64_t p) { return delta > 0 ? static_cast<double>(p - p_lo) / delta : 0.0; };
 
   const std::string filename = std::filesystem::path(path).filename().string();

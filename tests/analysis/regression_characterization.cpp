@@ -1,9 +1,7 @@
 // Regression tests for the characterization readers of `pimqat analyze` (analysis/characterization.h)
 // from the hardening work (docs/reliability.md).
-//
-// A test named DISABLED_* reproduces a bug reported but not fixed yet (the fix is in
-// analysis/characterization.cpp, which the hardening work does not own): enable it with the fix.
-// fuzz_curves_h5 reproduces each from its file in fuzz/findings/curves_h5/.
+// Fixed in analysis/characterization.cpp curves_section (p_hi > p_lo required, the range measured
+// in unsigned arithmetic). fuzz_curves_h5 reproduces each from its file in fuzz/findings/curves_h5/.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -37,15 +35,15 @@ std::string curves_file(const std::string& name, std::int64_t p_lo, std::int64_t
 
 // p_hi = p_lo - 1 makes p_hi - p_lo + 1 = 0 points, which matched /codes of shape (2, 0); the
 // summary table then read codes[m * 0] and codes[-1] of an empty vector (out of bounds; a
-// segfault or garbage). A range must hold at least one point.
-TEST(RegressionCharacterization, DISABLED_CurvesWithAnEmptyRangeAreRefused) {
+// segfault or garbage). A range must hold at least two points (p_hi > p_lo), as for pim/curves.h.
+TEST(RegressionCharacterization, CurvesWithAnEmptyRangeAreRefused) {
   const std::string path = curves_file("empty.h5", 5, 4, 2, 0);
   EXPECT_THROW((void)curves_section(path), Error);
   std::filesystem::remove(path);
 }
 
 // p_hi - p_lo + 1 overflowed int64 (signed overflow, undefined) for a range of 2^64 points.
-TEST(RegressionCharacterization, DISABLED_CurvesRangeThatOverflowsIsRefusedWithoutOverflow) {
+TEST(RegressionCharacterization, CurvesRangeThatOverflowsIsRefusedWithoutOverflow) {
   const std::string path = curves_file("overflow.h5", -9223372036854775807, 9223372036854775807, 1, 3);
   EXPECT_THROW((void)curves_section(path), Error);
   std::filesystem::remove(path);
