@@ -412,6 +412,22 @@ void ConvEngine::forward(const Tensor& src, const Tensor& weight, Tensor& dst, L
   }
 }
 
+void ConvEngine::prepare_backward(const Shape& src_shape, Layout layout) {
+  const ConvGeometry& g = geometry_;
+  const Shape dst_shape = output_shape(src_shape);
+  if (layout == Layout::Blocked && !supports_blocked())
+    throw Error("convolution (" + g.str() + "): the blocked layout needs channel counts that are multiples of " +
+                std::to_string(channel_block()));
+  Impl& im = *impl_;
+  Plan& plan = im.plan_for(g, src_shape, dst_shape, layout);
+  im.latest = &plan;
+  ++im.stamp;
+  im.src_copy_valid = false;  // backward_weights converts its src afresh
+  ThreadScratch& s = scratch();
+  if (s.diff_dst_owner == &im) s.diff_dst_owner = nullptr;  // as forward: a new backward starts
+  im.make_backward(g, plan);
+}
+
 memory ConvEngine::Impl::diff_dst_for_data(Plan& plan, const Tensor& diff_dst) {
   memory user = user_memory(plan.user_dst, diff_dst.data());
   if (!plan.diff_dst_to_data) return user;

@@ -86,6 +86,14 @@ class ConvEngine {
 
   // dst = conv(src, weight); dst is resized. src and dst are in `layout`.
   void forward(const Tensor& src, const Tensor& weight, Tensor& dst, Layout layout = Layout::Nchw);
+  // Sets the engine up for backward_data / backward_weights on operands of a src of this shape, as
+  // forward(src, ...) would, without computing the forward (for layers whose forward is not this
+  // convolution: PIM layers differentiate the exact product straight-through). oneDNN's backward
+  // primitive descriptors need the forward's primitive descriptor as a hint, not its execution.
+  // The following backward_weights converts its src to the internal layout itself (forward would
+  // have kept that copy); the gradients are the same bits as after forward(). Throws
+  // pimqat::Error for a src shape that does not fit.
+  void prepare_backward(const Shape& src_shape, Layout layout = Layout::Nchw);
   // diff_src (=|+=) conv^T(diff_dst, weight), shaped as the src of the latest forward call
   // (resized when overwriting; must already have that shape when adding). The layout is the
   // latest forward's.

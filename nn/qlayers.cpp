@@ -131,7 +131,7 @@ void QuantConv2d::compute(const Tensor& src_q, const Tensor& weight_q, Tensor& d
 void QuantConv2d::compute_backward(const Tensor& src_q, const Tensor& weight_q, const Tensor& diff_dst,
                                    Tensor* diff_src_q, Tensor& diff_weight_q) {
   if (!engine_forward_done_) {
-    engine_.forward(src_q, weight_q, engine_dst_);
+    engine_.prepare_backward(src_q.shape());
     engine_forward_done_ = true;
   }
   if (diff_src_q) engine_.backward_data(diff_dst, weight_q, *diff_src_q);

@@ -118,16 +118,15 @@ class QuantConv2d : public QuantLayer {
   // Default: dst = conv(x_q, w_q) on the engine.
   void compute(const Tensor& src_q, const Tensor& weight_q, Tensor& dst, Mode mode) override;
   // Default: the exact convolution's backward_data / backward_weights (the straight-through rule
-  // of a PIM product as well). The engine's backward needs its forward on the same operands; when
-  // an override of compute() did not call QuantConv2d::compute(), this runs that forward first
-  // (one extra convolution), so overrides may call it in any case.
+  // of a PIM product as well). When an override of compute() did not call QuantConv2d::compute(),
+  // this sets the engine's backward up for the operands' shape first (ConvEngine::prepare_backward:
+  // no forward convolution is computed), so overrides may call it in any case.
   void compute_backward(const Tensor& src_q, const Tensor& weight_q, const Tensor& diff_dst, Tensor* diff_src_q,
                         Tensor& diff_weight_q) override;
 
  private:
   ConvEngine engine_;
-  bool engine_forward_done_ = false;  // QuantConv2d::compute ran in the latest forward
-  Tensor engine_dst_;                 // scratch output of a catch-up engine forward
+  bool engine_forward_done_ = false;  // the engine is set up for the latest forward's operands
 };
 
 // Quantized fully connected layer: dst (N, out) = x_q w_q^T + b with a float bias b (not quantized).

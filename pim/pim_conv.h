@@ -12,9 +12,9 @@
 //             output s_a s_w y~ (rescale none | backward) or s_a s_w y~ / rho_used (both).
 //   backward  straight-through to the exact product y = s_a s_w sum X W: the gradient of the exact
 //             convolution of x_q and w_q (oneDNN), times rho in mode backward (DESIGN.md 2.4);
-//             rho is a constant. oneDNN's backward needs its forward on the same operands: the base
-//             class runs that exact FP32 convolution at the start of the backward (its output is
-//             not used), so evaluation never pays for it.
+//             rho is a constant. No FP32 convolution runs in either pass: the base class sets
+//             oneDNN's backward up from the forward's primitive descriptor without executing it
+//             (nn::ConvEngine::prepare_backward).
 // rho_used: the batch rho in Mode::Train and while calibrating; the running rho in Mode::Eval.
 // Running rho (state "<name>.rho", shape (1), initial 1): after each Train forward
 // running <- 0.9 running + 0.1 rho (BN's momentum 0.1); while calibrating it is the exact

@@ -20,7 +20,6 @@ std::string_view pim_phase_name(PimPhase phase) {
     case PimPhase::PimGemm: return "pim_gemm";
     case PimPhase::Rho: return "rho";
     case PimPhase::Output: return "output";
-    case PimPhase::ExactConv: return "exact_conv";
     case PimPhase::BackwardConv: return "backward_conv";
     case PimPhase::BackwardQuantize: return "backward_quantize";
     case PimPhase::Count: break;

@@ -17,7 +17,6 @@ enum class PimPhase {
   PimGemm,        // the PIM product y~ and the exact integer product from the same partial sums
   Rho,            // std(y~), std(y)
   Output,         // s_a s_w y~ / rho into the float output
-  ExactConv,      // the FP32 convolution run only to set up oneDNN's backward
   BackwardConv,   // oneDNN backward_data + backward_weights (+ rho scaling)
   BackwardQuantize,  // nn's quantizers' straight-through backward
   Count

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "nn/conv_reference.h"
 #include "nn/init.h"
 #include "tests/nn/gradcheck.h"
@@ -90,6 +92,64 @@ TEST(ConvEngine, BackwardInEitherOrderAndWithAFreshSrc) {
   engine.backward_data(diff_dst_2, weight, diff_src);
   conv2d_reference_backward_data(diff_dst_2, src.shape(), weight, k.g, expected_src);
   expect_close(diff_src, to_double(expected_src), 1e-5, "backward_data with a fresh diff_dst");
+}
+
+// prepare_backward sets the backward up without computing the forward: the gradients are the
+// bits of forward-then-backward (NCHW and blocked layouts, every case shape), and they match the
+// reference. A plan made by an earlier forward of another shape must not leak into it.
+TEST(ConvEngine, PrepareBackwardGivesTheBitsOfForwardThenBackward) {
+  RandomStream stream(RngKey{18, 0, Purpose::Operands, 1});
+  for (const Case& k : kCases) {
+    SCOPED_TRACE(describe(k));
+    const Tensor src = random_tensor({k.n, k.c, k.h, k.w}, stream);
+    const Tensor weight = random_tensor(k.g.weight_shape(), stream);
+    ConvEngine with_forward(k.g), prepared(k.g);
+    Tensor dst;
+    with_forward.forward(src, weight, dst);
+    const Tensor diff_dst = random_tensor(dst.shape(), stream);
+    // The prepared engine first sees another batch size through a real forward, then other
+    // values in the same storage (as a layer's reused x_q buffer), which are then overwritten
+    // with src's: its cached internal copy of the forward's src must not be used.
+    const Tensor other = random_tensor({k.n + 1, k.c, k.h, k.w}, stream);
+    Tensor other_dst, reused = random_tensor(src.shape(), stream);
+    prepared.forward(other, weight, other_dst);
+    prepared.forward(reused, weight, other_dst);
+    std::copy(src.data(), src.data() + src.size(), reused.data());
+    prepared.prepare_backward(src.shape());
+    Tensor diff_src[2], diff_weight[2];
+    with_forward.backward_data(diff_dst, weight, diff_src[0]);
+    with_forward.backward_weights(src, diff_dst, diff_weight[0]);
+    prepared.backward_data(diff_dst, weight, diff_src[1]);
+    prepared.backward_weights(reused, diff_dst, diff_weight[1]);
+    EXPECT_TRUE(same_bits(diff_src[0], diff_src[1])) << "backward_data";
+    EXPECT_TRUE(same_bits(diff_weight[0], diff_weight[1])) << "backward_weights";
+    Tensor expected_src, expected_weight;
+    conv2d_reference_backward_data(diff_dst, src.shape(), weight, k.g, expected_src);
+    conv2d_reference_backward_weights(src, diff_dst, k.g, expected_weight);
+    expect_close(diff_src[1], to_double(expected_src), 1e-5, "prepared backward_data");
+    expect_close(diff_weight[1], to_double(expected_weight), 1e-5, "prepared backward_weights");
+    // Weights first, then data, on a prepared engine.
+    prepared.prepare_backward(src.shape());
+    prepared.backward_weights(reused, diff_dst, diff_weight[1]);
+    prepared.backward_data(diff_dst, weight, diff_src[1]);
+    EXPECT_TRUE(same_bits(diff_src[0], diff_src[1])) << "backward_data after backward_weights";
+    EXPECT_TRUE(same_bits(diff_weight[0], diff_weight[1])) << "backward_weights first";
+
+    if (!with_forward.supports_blocked()) continue;
+    Tensor src_b, diff_dst_b, dst_b;
+    to_blocked(src, src_b);
+    to_blocked(diff_dst, diff_dst_b);
+    with_forward.forward(src_b, weight, dst_b, Layout::Blocked);
+    prepared.prepare_backward(src_b.shape(), Layout::Blocked);
+    with_forward.backward_data(diff_dst_b, weight, diff_src[0]);
+    with_forward.backward_weights(src_b, diff_dst_b, diff_weight[0]);
+    prepared.backward_data(diff_dst_b, weight, diff_src[1]);
+    prepared.backward_weights(src_b, diff_dst_b, diff_weight[1]);
+    EXPECT_TRUE(same_bits(diff_src[0], diff_src[1])) << "blocked backward_data";
+    EXPECT_TRUE(same_bits(diff_weight[0], diff_weight[1])) << "blocked backward_weights";
+  }
+  ConvEngine engine(kCases[0].g);
+  EXPECT_THROW(engine.prepare_backward(Shape{1, kCases[0].g.in_channels + 1, 7, 5}), Error);
 }
 
 TEST(ConvEngine, AccumulateAddsToDiffSrc) {

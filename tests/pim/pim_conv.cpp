@@ -11,6 +11,8 @@
 #include "core/augment.h"
 #include "core/error.h"
 #include "nn/batchnorm.h"
+#include "nn/conv_reference.h"
+#include "nn/quantize.h"
 #include "nn/init.h"
 #include "nn/linear.h"
 #include "nn/loss.h"
@@ -168,6 +170,50 @@ TEST(PimConv2d, RescaleModesDesign24) {
   EXPECT_GT(std::abs(population_std(none.output.data(), none.output.size()) - none.exact_std), 1e-3 * none.exact_std);
   for (Index i = 0; i < none.diff_src.size(); ++i) ASSERT_EQ(both.diff_src[i], none.diff_src[i]);
   for (Index i = 0; i < none.diff_weight.size(); ++i) ASSERT_EQ(both.diff_weight[i], none.diff_weight[i]);
+}
+
+// The backward runs no forward convolution (nn::ConvEngine::prepare_backward); its gradients must
+// be the bits of the digital QAT layer's (whose engine ran the forward) for the same operands, and
+// match the naive double reference of the exact convolution's gradients chained through the
+// quantizers' straight-through rules (checked on the gradient w.r.t. x_q and w_q directly).
+TEST(PimConv2d, BackwardWithoutForwardConvolutionMatchesDigitalAndReference) {
+  for (Rescale rescale : {Rescale::None, Rescale::Both}) {
+    for (Index batch : {Index{3}, Index{1}, Index{3}}) {  // a new batch size, then a cached plan again
+      auto layer = make_layer(rescale, 3);
+      nn::QuantConv2d digital("conv", kGeometry, nn::LayerQuantization{4, 4, 2.0f});
+      digital.weight().value = layer->weight().value;
+      const Tensor x = make_input(5 + static_cast<std::uint64_t>(batch), batch);
+      const Tensor& y = layer->forward(x, nn::Mode::Train);
+      digital.forward(x, nn::Mode::Train);
+      const Tensor diff = make_diff(y.shape());
+      const Tensor diff_src = layer->backward(diff);
+      const Tensor& expected_src = digital.backward(diff);
+      ASSERT_EQ(diff_src.shape(), expected_src.shape());
+      for (Index i = 0; i < diff_src.size(); ++i) ASSERT_EQ(diff_src[i], expected_src[i]) << "diff_src " << i;
+      for (Index i = 0; i < layer->weight().grad.size(); ++i)
+        ASSERT_EQ(layer->weight().grad[i], digital.weight().grad[i]) << "weight grad " << i;
+      ASSERT_EQ(layer->alpha().grad[0], digital.alpha().grad[0]);
+
+      // The naive double reference of the exact convolution's gradients w.r.t. x_q and w_q,
+      // chained through the quantizers' straight-through rules.
+      Tensor reference_x_q, reference_w_q, reference_src, reference_weight;
+      nn::conv2d_reference_backward_data(diff, x.shape(), layer->quantized_weight(), kGeometry, reference_x_q);
+      nn::conv2d_reference_backward_weights(layer->quantized_input(), diff, kGeometry, reference_w_q);
+      nn::quantize_weight_backward(layer->weight().value, layer->weight_quantization(), reference_w_q, reference_weight);
+      const float reference_alpha = nn::quantize_activation_backward(x, layer->quantized_input(), layer->alpha().value[0],
+                                                                     reference_x_q, reference_src);
+      const auto tolerance = [](const Tensor& t) {
+        float m = 0.0f;
+        for (Index i = 0; i < t.size(); ++i) m = std::max(m, std::abs(t[i]));
+        return 1e-5f * m;
+      };
+      for (Index i = 0; i < diff_src.size(); ++i)
+        ASSERT_NEAR(diff_src[i], reference_src[i], tolerance(reference_src)) << "diff_src vs reference " << i;
+      for (Index i = 0; i < reference_weight.size(); ++i)
+        ASSERT_NEAR(layer->weight().grad[i], reference_weight[i], tolerance(reference_weight)) << "weight grad vs reference " << i;
+      EXPECT_NEAR(layer->alpha().grad[0], reference_alpha, 1e-4f * (1.0f + std::abs(reference_alpha)));
+    }
+  }
 }
 
 TEST(PimConv2d, RunningRhoMomentumEvalAndCalibration) {
