@@ -68,13 +68,19 @@ void check_monotone(double previous, double code, const std::string& where, cons
                 " (a transfer curve must be non-decreasing in p)");
 }
 
-void check_header(int adc_bits, std::int64_t p_lo, std::int64_t p_hi, const std::string& where) {
+// The header as read (adc_bits as the file's 64-bit integer, never narrowed before the check).
+// After it passes, p_hi - p_lo + 1 and p_lo + i for i < points fit in int64.
+void check_header(std::int64_t adc_bits, std::int64_t p_lo, std::int64_t p_hi, const std::string& where) {
   if (adc_bits < 1 || adc_bits > 16)
     throw Error(where + ": adc_bits = " + std::to_string(adc_bits) + " is outside [1, 16]");
   if (p_hi <= p_lo)
     throw Error(where + ": p_hi = " + std::to_string(p_hi) + " must be greater than p_lo = " + std::to_string(p_lo));
-  if (p_hi - p_lo > (std::int64_t{1} << 26))
-    throw Error(where + ": range p_lo..p_hi has " + std::to_string(p_hi - p_lo + 1) + " points (at most 2^26)");
+  // p_hi > p_lo, so the difference is in [1, 2^64 - 1] and exact in unsigned arithmetic.
+  const std::uint64_t span = static_cast<std::uint64_t>(p_hi) - static_cast<std::uint64_t>(p_lo);
+  if (span > (std::uint64_t{1} << 26))
+    throw Error(where + ": range p_lo..p_hi has " +
+                (span == UINT64_MAX ? std::string("18446744073709551616") : std::to_string(span + 1)) +
+                " points (at most 2^26 + 1)");
 }
 
 }  // namespace
@@ -119,7 +125,7 @@ TransferCurves TransferCurves::load_csv(const std::string& path) {
   bool have_p_lo = false, have_p_hi = false, have_header = false;
   std::vector<std::string> names;
   std::vector<std::vector<double>> codes;
-  std::int64_t next_p = 0;
+  std::int64_t rows = 0;  // data rows read; the next row's p is p_lo + rows (no overflow: rows <= p_hi - p_lo)
   std::int64_t line_number = 0, last_data_line = 0;
   std::string line;
   while (std::getline(in, line)) {
@@ -133,7 +139,7 @@ TransferCurves TransferCurves::load_csv(const std::string& path) {
       if (key == "p") {
         if (adc_bits < 0 || !have_p_lo || !have_p_hi)
           throw Error(where + ": the header line 'p,...' must come after the 'adc_bits', 'p_lo' and 'p_hi' lines");
-        check_header(static_cast<int>(adc_bits), p_lo, p_hi, where);
+        check_header(adc_bits, p_lo, p_hi, where);
         if (fields.size() < 2) throw Error(where + ": the header names no curves (expected 'p,<name>,<name>,...')");
         for (std::size_t i = 1; i < fields.size(); ++i) {
           if (fields[i].empty()) throw Error(where + ": curve name " + std::to_string(i) + " is empty");
@@ -141,7 +147,6 @@ TransferCurves TransferCurves::load_csv(const std::string& path) {
         }
         codes.assign(names.size(), {});
         have_header = true;
-        next_p = p_lo;
         continue;
       }
       std::int64_t value = 0;
@@ -159,9 +164,10 @@ TransferCurves TransferCurves::load_csv(const std::string& path) {
                   std::to_string(fields.size()));
     std::int64_t p = 0;
     if (!parse_integer(fields[0], p)) throw Error(where + ": p = '" + std::string(fields[0]) + "' is not an integer");
-    if (next_p > p_hi)
+    if (rows > p_hi - p_lo)
       throw Error(where + ": too many rows: the range p_lo..p_hi = " + std::to_string(p_lo) + ".." + std::to_string(p_hi) +
                   " has " + std::to_string(p_hi - p_lo + 1) + " entries per curve");
+    const std::int64_t next_p = p_lo + rows;
     if (p != next_p)
       throw Error(where + ": expected p = " + std::to_string(next_p) + ", found " + std::to_string(p) +
                   " (rows must list every integer p from p_lo to p_hi in increasing order)");
@@ -174,13 +180,13 @@ TransferCurves TransferCurves::load_csv(const std::string& path) {
       if (!codes[m].empty()) check_monotone(codes[m].back(), code, where, names[m], p);
       codes[m].push_back(code);
     }
-    ++next_p;
+    ++rows;
     last_data_line = line_number;
   }
   if (!have_header) throw Error(path + ": no header line 'p,<name>,...' (is this a pimqat transfer-curve CSV file?)");
-  if (next_p != p_hi + 1)
+  if (rows != p_hi - p_lo + 1)
     throw Error(path + ":" + std::to_string(last_data_line > 0 ? last_data_line : line_number) + ": found " +
-                std::to_string(next_p - p_lo) + " rows, expected " + std::to_string(p_hi - p_lo + 1) +
+                std::to_string(rows) + " rows, expected " + std::to_string(p_hi - p_lo + 1) +
                 " (one per integer p from " + std::to_string(p_lo) + " to " + std::to_string(p_hi) + ")");
   return TransferCurves(static_cast<int>(adc_bits), p_lo, p_hi, std::move(names), std::move(codes), path);
 }
@@ -225,7 +231,7 @@ TransferCurves TransferCurves::load_hdf5(const std::string& path) {
   require("p_lo");
   require("p_hi");
   const std::int64_t adc_bits = file.attr_int("adc_bits"), p_lo = file.attr_int("p_lo"), p_hi = file.attr_int("p_hi");
-  check_header(static_cast<int>(adc_bits), p_lo, p_hi, path);
+  check_header(adc_bits, p_lo, p_hi, path);
   if (!file.has_dataset("codes")) throw Error(path + ": missing dataset '/codes'");
   std::vector<hsize_t> dims;
   const std::vector<double> flat = file.read<double>("codes", &dims);
