@@ -1,10 +1,15 @@
 #include "runner/config.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <charconv>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <limits>
@@ -1094,12 +1099,89 @@ ExperimentConfig parse_experiment_text(const std::string& text, const std::strin
   return parse_experiment(load_yaml_text(text, source_name), source_name, overrides);
 }
 
+namespace internal {
+
+namespace {
+
+std::string file_kind(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISFIFO(mode)) return "a FIFO (named pipe)";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a regular file";
+}
+
+std::string size_refusal(const std::string& path, std::uintmax_t size) {
+  return "`" + path + "` is " + std::to_string(size) + " bytes, larger than the " +
+         std::to_string(kMaxConfigFileBytes >> 20) + " MiB a configuration or sweep file may have";
+}
+
+}  // namespace
+
+std::optional<std::string> read_config_file(const std::string& path, std::string& error) {
+  // stat first (opening a FIFO for reading would block until a writer comes), then open without
+  // blocking and check the opened file again (the path may have changed in between); read at most
+  // one byte past the limit (the file may grow while it is read).
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) {
+    error = "cannot open `" + path + "` for reading: " + std::strerror(errno);
+    return std::nullopt;
+  }
+  const auto refuse = [&](const struct stat& st) -> bool {
+    if (!S_ISREG(st.st_mode)) {
+      error = "`" + path + "` is " + file_kind(st.st_mode) + ", expected a regular file";
+      return true;
+    }
+    if (static_cast<std::uintmax_t>(st.st_size) > kMaxConfigFileBytes) {
+      error = size_refusal(path, static_cast<std::uintmax_t>(st.st_size));
+      return true;
+    }
+    return false;
+  };
+  if (refuse(info)) return std::nullopt;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    error = "cannot open `" + path + "` for reading: " + std::strerror(errno);
+    return std::nullopt;
+  }
+  std::string text;
+  const bool refused = ::fstat(fd, &info) != 0 || refuse(info);
+  if (!refused) {
+    text.resize(static_cast<std::size_t>(kMaxConfigFileBytes) + 1);
+    std::size_t have = 0;
+    while (have < text.size()) {
+      const ssize_t n = ::read(fd, text.data() + have, text.size() - have);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        error = "cannot read `" + path + "`: " + std::strerror(errno);
+        ::close(fd);
+        return std::nullopt;
+      }
+      if (n == 0) break;
+      have += static_cast<std::size_t>(n);
+    }
+    text.resize(have);
+  }
+  ::close(fd);
+  if (refused) {
+    if (error.empty()) error = "cannot read `" + path + "`: " + std::strerror(errno);
+    return std::nullopt;
+  }
+  if (text.size() > kMaxConfigFileBytes) {
+    error = size_refusal(path, text.size());
+    return std::nullopt;
+  }
+  return text;
+}
+
+}  // namespace internal
+
 ExperimentConfig load_experiment(const std::string& path, const std::vector<std::string>& overrides) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError({{path, "", "cannot open the configuration file for reading"}});
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse_experiment_text(text.str(), path, overrides);
+  std::string error;
+  const auto text = internal::read_config_file(path, error);
+  if (!text) throw ConfigError({{path, "", error}});
+  return parse_experiment_text(*text, path, overrides);
 }
 
 }  // namespace pimqat::runner

@@ -100,4 +100,14 @@ std::optional<std::string> text_value_of(const std::string& key, const YAML::Nod
 // A double as text: shortest exact digits, fixed notation for 1e-5 <= |v| < 1e15, else scientific.
 std::string float_text(double value);
 
+// Configuration and sweep files (and sweep includes) are at most this large: far above any real
+// one, small enough that reading a wrong file cannot exhaust memory.
+inline constexpr std::uintmax_t kMaxConfigFileBytes = std::uintmax_t{16} << 20;  // 16 MiB
+
+// The whole text of a configuration or sweep file. Refuses, with nullopt and `error` saying why and
+// what is accepted, anything that is not a regular file (a directory, a device such as /dev/zero, a
+// FIFO or socket, which would block or never end) and files above kMaxConfigFileBytes. Never
+// blocks on a FIFO.
+std::optional<std::string> read_config_file(const std::string& path, std::string& error);
+
 }  // namespace pimqat::runner::internal

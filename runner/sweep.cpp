@@ -134,15 +134,10 @@ struct Draft {
   }
 };
 
+// Regular files of at most 16 MiB only (config_impl.h read_config_file): `include: /dev/zero` read
+// until memory ran out, a directory read as an empty file.
 std::optional<std::string> read_file(const std::string& path, std::string& error) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    error = "cannot open `" + path + "` for reading";
-    return std::nullopt;
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+  return internal::read_config_file(path, error);
 }
 
 void duplicate_keys(const YAML::Node& map, const Origin& origin, const std::string& prefix, Draft& draft) {
