@@ -325,10 +325,17 @@ void heartbeat_seeds() {
   h.running = 1;
   h.tasks.push_back({"0000000000000002", "synthetic", 1, "node-2", 1.7e9 + 90, 1});
   put("heartbeat", "running.txt", runner::format_heartbeat(h));
+  h.task_timeout = 90;
+  put("heartbeat", "budget.txt", runner::format_heartbeat(h));
+  h.task_timeout = 0;
   h.state = "finished";
   h.tasks.clear();
   h.running = 0;
   put("heartbeat", "finished.txt", runner::format_heartbeat(h));
+  // The input of a finding (fuzz/findings/heartbeat/, tests/runner/regression_status.cpp).
+  put("heartbeat", "finding-trailing-byte-future-update.txt",
+      "pimqat-heartbeat 1\npid 4242\x10host node-1\nranks 3\nstarted 1700000000.000\nupdated 1700000001003\n"
+      "total 3\ndone 1\nfailed 1\nskipped 0\nrunning 0\ndone_at_start 0\n");
 }
 
 }  // namespace

@@ -334,6 +334,35 @@ class Coordinator {
     return summary_;
   }
 
+  // An attempt that did not return within its time budget and grace (`where`: "in this process" or
+  // "on rank 3 (host)"): journaled as a failed attempt naming the budget, then retried or failed
+  // like any other. The caller must not complete it again.
+  void abandon(std::size_t task, int attempt, double elapsed_seconds, const std::string& where) {
+    TaskResult result;
+    result.id = tasks_[task].id;
+    result.status = TaskStatus::Failed;
+    result.attempt = attempt;
+    const auto it = running_.find(task);
+    result.host = it != running_.end() ? it->second.host : host_name();
+    result.start_time = it != running_.end() ? it->second.since : unix_time_now() - elapsed_seconds;
+    result.seconds = elapsed_seconds;
+    result.message = time_budget_message(options_.task_timeout_seconds, elapsed_seconds, false) + " " + where;
+    log(LogLevel::Error, "task " + result.id + " attempt " + std::to_string(attempt) + " " + result.message);
+    complete({{task, std::move(result)}});
+  }
+
+  // Ends a single-process run whose task hangs: results and heartbeat as of now (the hung
+  // attempt already journaled by abandon), then options.exit_process(kExitResumable).
+  void stop_after_hang() {
+    write_results_now();
+    monitor_->write_heartbeat_now(heartbeat("stopped"));
+    log(LogLevel::Error, "the hung task holds this process: it ends now (exit status " +
+                             std::to_string(kExitResumable) + "); run the same command to resume");
+    if (options_.exit_process) options_.exit_process(kExitResumable);
+  }
+
+  void set_lost_ranks(int n) { summary_.lost_ranks = n; }
+
   void set_worker_host(int rank, const std::string& host) {
     worker_hosts_[rank] = host;
     hosts_.insert(host);
@@ -370,6 +399,7 @@ class Coordinator {
     h.skipped = static_cast<std::int64_t>(scheduler_->count(Scheduler::State::Skipped));
     h.running = static_cast<std::int64_t>(running_.size());
     h.done_at_start = static_cast<std::int64_t>(summary_.done_before);
+    h.task_timeout = options_.task_timeout_seconds;
     for (const auto& [task, r] : running_) h.tasks.push_back(r);
     return h;
   }
@@ -434,6 +464,11 @@ class Coordinator {
   Clock::time_point last_results_ = Clock::now();
 };
 
+double hang_grace(const SweepOptions& options) {
+  return options.task_hang_grace_seconds >= 0 ? options.task_hang_grace_seconds
+                                             : default_hang_grace(options.task_timeout_seconds);
+}
+
 SweepSummary run_single_process(const std::vector<TaskSpec>& tasks, const SweepOptions& options) {
   Coordinator coordinator(tasks, options, 1);
   ModelCache cache(options.model_cache_capacity);
@@ -444,6 +479,8 @@ SweepSummary run_single_process(const std::vector<TaskSpec>& tasks, const SweepO
   ctx.stop = coordinator.task_stop();
   ctx.host = host_name();
   ctx.rank = 0;
+  ctx.time_budget_seconds = std::max(0.0, options.task_timeout_seconds);
+  ctx.hang_grace_seconds = hang_grace(options);
   bool time_limited = false;
   while (!coordinator.stopping()) {
     const auto assignment = coordinator.next(0);
@@ -454,8 +491,21 @@ SweepSummary run_single_process(const std::vector<TaskSpec>& tasks, const SweepO
     }
     coordinator.tick();
     ctx.attempt = assignment->attempt;
+    bool abandoned = false;  // written by the watch thread while this one is inside execute_task
+    if (ctx.time_budget_seconds > 0)
+      ctx.on_hung = [&coordinator, &abandoned, task = assignment->task, attempt = assignment->attempt](double elapsed) {
+        abandoned = true;
+        coordinator.abandon(task, attempt, elapsed, "in this process");
+        coordinator.stop_after_hang();
+      };
     TaskResult result = execute_task(coordinator.scheduler().spec(assignment->task), ctx);
-    coordinator.complete({{assignment->task, std::move(result)}});
+    if (abandoned) {
+      // Without exit_process the hung attempt came back after all: it is journaled as failed already.
+      log_warn("task " + result.id + " attempt " + std::to_string(result.attempt) +
+               " returned after it was given up; its result is discarded");
+    } else {
+      coordinator.complete({{assignment->task, std::move(result)}});
+    }
     coordinator.tick();
   }
   return coordinator.finish(time_limited);
@@ -485,6 +535,10 @@ SweepSummary run_mpi_coordinator(const std::function<SweepInput()>& load, const 
   Coordinator& coordinator = *owned;
   std::vector<int> idle;
   std::map<int, std::size_t> busy;  // rank -> task index
+  // rank -> (start, attempt) of its task; ranks given up for not answering within the time budget
+  std::map<int, std::pair<Clock::time_point, int>> busy_since;
+  std::set<int> lost;
+  const double hung_after = options.task_timeout_seconds > 0 ? options.task_timeout_seconds + hang_grace(options) : 0;
   int active = ranks - 1;
   PollBackoff backoff;
   bool time_limited = false;
@@ -511,10 +565,21 @@ SweepSummary run_mpi_coordinator(const std::function<SweepInput()>& load, const 
         MPI_Recv(buffer.data(), bytes, MPI_BYTE, status.MPI_SOURCE, kTagWorker, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
         const int rank = status.MPI_SOURCE;
         const auto it = busy.find(rank);
-        if (it != busy.end()) {
+        if (lost.count(rank)) {
+          // A rank given up comes back: its attempt is journaled as failed already; it works again.
+          const WorkerMessage late = deserialize_worker_message(buffer);
+          log_warn("rank " + std::to_string(rank) + " answered after it was given up" +
+                   (late.type == WorkerMessage::Type::Result
+                        ? " (task " + late.result.id + " attempt " + std::to_string(late.result.attempt) +
+                              "; the late result is discarded)"
+                        : std::string()));
+          lost.erase(rank);
+          ++active;
+        } else if (it != busy.end()) {
           WorkerMessage message = deserialize_worker_message(buffer);
           batch.emplace_back(it->second, std::move(message.result));
           busy.erase(it);
+          busy_since.erase(rank);
         } else {
           coordinator.set_worker_host(rank, deserialize_worker_message(buffer).host);  // hello
         }
@@ -533,6 +598,7 @@ SweepSummary run_mpi_coordinator(const std::function<SweepInput()>& load, const 
                                               options.sweep_seed}),
                      *it, kTagTask);
           busy[*it] = assignment->task;
+          busy_since[*it] = {Clock::now(), assignment->attempt};
           it = idle.erase(it);
         }
         if (busy.empty() && !idle.empty()) {
@@ -541,6 +607,24 @@ SweepSummary run_mpi_coordinator(const std::function<SweepInput()>& load, const 
           const Scheduler& s = coordinator.scheduler();
           time_limited = s.count(Scheduler::State::Queued) > 0;
           if (s.finished() || time_limited) release_all_idle(coordinator.summary(time_limited).exit_code());
+        }
+      }
+      // A rank silent past its task's budget and grace holds a hung task (it cannot report: the
+      // task holds its only MPI thread). Its attempt fails; the rank gets nothing more.
+      if (hung_after > 0) {
+        for (auto it = busy_since.begin(); it != busy_since.end();) {
+          const double elapsed = seconds_since(it->second.first);
+          if (elapsed < hung_after) {
+            ++it;
+            continue;
+          }
+          const int rank = it->first;
+          coordinator.abandon(busy.at(rank), it->second.second, elapsed,
+                              "on rank " + std::to_string(rank) + ", which did not answer; it gets no more tasks");
+          busy.erase(rank);
+          it = busy_since.erase(it);
+          lost.insert(rank);
+          --active;
         }
       }
       coordinator.tick();
@@ -556,6 +640,7 @@ SweepSummary run_mpi_coordinator(const std::function<SweepInput()>& load, const 
     drain_and_release(busy, idle, active, 1);
     throw;
   }
+  coordinator.set_lost_ranks(static_cast<int>(lost.size()));
   return coordinator.finish(time_limited);
 }
 

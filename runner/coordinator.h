@@ -99,6 +99,17 @@ struct SweepOptions {
   std::function<double(const TaskSpec&)> cost_estimate;
   std::size_t model_cache_capacity = 2;
   std::atomic<bool>* stop = nullptr;  // the stop flag to watch; null: signals.h stop_flag()
+  // Time budget of one attempt (docs/runner.md "Task time budget"), 0: none. Past it the attempt
+  // is asked to stop and, unless it finished, is journaled as a failed attempt naming the budget
+  // (then retried or failed like any failed attempt). An attempt still running task_hang_grace
+  // seconds later (negative: default_hang_grace, execute.h) is hung: in one process it is
+  // journaled as failed and `exit_process(kExitResumable)` is called (the process cannot go on
+  // while the task holds it; without exit_process it keeps waiting); under MPI the coordinator
+  // journals the attempt as failed, gives the task to another rank and sends nothing more to the
+  // silent rank (SweepSummary::lost_ranks).
+  double task_timeout_seconds = 0;
+  double task_hang_grace_seconds = -1;
+  std::function<void(int exit_code)> exit_process;
 };
 
 struct SweepSummary {
@@ -115,6 +126,9 @@ struct SweepSummary {
   double seconds = 0;
   std::string journal_warning;  // a torn last record found at start (and cut away)
   int worker_exit_code = -1;    // workers: the exit code the coordinator sent them; -1 on rank 0
+  // Ranks given up because they did not answer within their task's time budget and grace: they
+  // cannot take part in MPI_Finalize, so the caller should end the job with MPI_Abort(exit_code()).
+  int lost_ranks = 0;
   // 0: all tasks done; kExitTasksFailed: finished with failed tasks; kExitResumable: stopped early.
   // On a worker: the coordinator's code (a worker process should still exit 0: mpirun aborts the
   // job, rank 0 included, when a rank exits non-zero first).

@@ -5,6 +5,7 @@
 #include <any>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <memory>
 #include <string>
@@ -68,6 +69,15 @@ struct TaskContext {
   const std::atomic<bool>* stop = nullptr;  // set on SIGINT/SIGTERM or at the time limit
   std::string host;                 // host name of the executing rank
   int rank = 0;                     // MPI rank of the executing process (0 in single-process mode)
+  // Time budget of one attempt (`pimqat sweep --task-timeout`, docs/runner.md), 0: none. When it
+  // passes, execute_task sets the stop flag the task sees; an attempt that then returns anything
+  // but Done is a failed attempt whose message names the budget. An attempt still running
+  // hang_grace_seconds after that ignores its stop flag: on_hung (if set) is called once, from
+  // another thread, while the task is still inside its runner function; execute_task does not
+  // return while on_hung runs (on_hung may end the process).
+  double time_budget_seconds = 0;
+  double hang_grace_seconds = 0;
+  std::function<void(double elapsed_seconds)> on_hung;
 
   bool stop_requested() const { return stop && stop->load(std::memory_order_relaxed); }
   // RUN_DIR/checkpoints/<train_id> (not created here).
@@ -91,6 +101,13 @@ bool has_task_runner(TaskKind kind);
 // start_time and seconds of the result are filled here. Throws pimqat::Error if no runner is
 // registered for the task's kind (a program set-up error, not a task failure).
 TaskResult execute_task(const TaskSpec& spec, const TaskContext& ctx);
+
+// The grace after a time budget before an attempt that has not returned counts as hung: a quarter
+// of the budget, at least 60 s (an evaluation polls its stop flag once per die).
+double default_hang_grace(double budget_seconds);
+
+// The message of an attempt failed by its time budget: "... time budget of 30 s (--task-timeout) ...".
+std::string time_budget_message(double budget_seconds, double elapsed_seconds, bool stopped);
 
 // The 64-bit task identity used as an RNG key: the id's 16 hex digits, or (for ids that are not
 // 16 hex digits) a 64-bit hash of the id text.

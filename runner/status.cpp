@@ -19,6 +19,7 @@ namespace pimqat::runner {
 namespace {
 
 constexpr const char* kHeartbeatHeader = "pimqat-heartbeat 1";
+constexpr double kClockSkewSeconds = 60;
 
 std::string format_double(double v) {
   char buf[64];
@@ -40,6 +41,7 @@ std::string format_heartbeat(const Heartbeat& h) {
       << h.state << "\nmax_attempts " << h.max_attempts << "\ntotal " << h.total << "\ndone " << h.done
       << "\nfailed " << h.failed << "\nskipped " << h.skipped << "\nrunning " << h.running << "\ndone_at_start "
       << h.done_at_start << "\n";
+  if (h.task_timeout > 0) out << "task_timeout " << format_double(h.task_timeout) << "\n";
   for (const RunningTask& t : h.tasks)
     out << "task " << t.id << " " << t.kind << " " << t.rank << " " << t.host << " " << format_double(t.since) << " "
         << t.attempt << "\n";
@@ -71,11 +73,18 @@ Heartbeat parse_heartbeat(const std::string& text, const std::string& origin) {
     else if (key == "skipped") ok = static_cast<bool>(fields >> h.skipped);
     else if (key == "running") ok = static_cast<bool>(fields >> h.running);
     else if (key == "done_at_start") ok = static_cast<bool>(fields >> h.done_at_start);
+    else if (key == "task_timeout") ok = static_cast<bool>(fields >> h.task_timeout) && h.task_timeout >= 0;
     else if (key == "task") {
       RunningTask t;
       ok = static_cast<bool>(fields >> t.id >> t.kind >> t.rank >> t.host >> t.since >> t.attempt);
       if (ok) h.tasks.push_back(t);
+    } else {
+      continue;  // a key of a newer writer
     }
+    // Nothing may follow the value(s): "pid 4242<0x10>host node-1" (a byte in place of a line
+    // break) read as pid 4242 and lost the host line (fuzz finding, tests/runner/regression_status.cpp).
+    std::string rest;
+    if (ok && (fields >> rest)) ok = false;
     if (!ok) throw Error(origin + ":" + std::to_string(number) + ": malformed line '" + line + "'");
   }
   return h;
@@ -97,7 +106,9 @@ SweepStatus read_sweep_status(const std::string& run_dir, double now) {
     s.has_heartbeat = true;
     s.heartbeat_age = now - s.heartbeat.updated;
     const bool active_state = s.heartbeat.state == "running" || s.heartbeat.state == "stopping";
-    s.live = active_state && s.heartbeat_age < std::max(10.0, 3 * s.heartbeat.interval);
+    // A heartbeat from the future (beyond a minute of clock skew between hosts) proves nothing.
+    s.live = active_state && s.heartbeat_age < std::max(10.0, 3 * s.heartbeat.interval) &&
+             s.heartbeat_age > -kClockSkewSeconds;
   }
   const int max_attempts = s.has_heartbeat ? s.heartbeat.max_attempts : 3;
 
@@ -167,6 +178,10 @@ std::string format_sweep_status(const SweepStatus& s) {
   std::ostringstream out;
   std::string state;
   if (s.live) state = s.heartbeat.state == "stopping" ? "stopping" : "running";
+  else if (s.has_heartbeat && (s.heartbeat.state == "running" || s.heartbeat.state == "stopping") &&
+           s.heartbeat_age <= -kClockSkewSeconds)
+    state = "unknown (the heartbeat's time is " + Progress::format_duration(-s.heartbeat_age) +
+            " in the future: a wrong clock or a damaged file)";
   else if (s.has_heartbeat && s.heartbeat.state == "running")
     state = "not running (the coordinator's last heartbeat is " + Progress::format_duration(s.heartbeat_age) +
             " old: killed or crashed; run the same command to resume)";
@@ -186,7 +201,11 @@ std::string format_sweep_status(const SweepStatus& s) {
   if (s.live)
     for (const RunningTask& t : s.heartbeat.tasks)
       out << "  running: " << t.id << " (" << t.kind << ", attempt " << t.attempt << ") on rank " << t.rank << " ("
-          << t.host << ") for " << Progress::format_duration(s.heartbeat.updated - t.since) << "\n";
+          << t.host << ") for " << Progress::format_duration(s.heartbeat.updated - t.since)
+          << (s.heartbeat.task_timeout > 0
+                  ? " of its " + Progress::format_duration(s.heartbeat.task_timeout) + " time budget"
+                  : std::string())
+          << "\n";
   for (const std::string& f : s.recent_failures) out << "  failed attempt: " << f << "\n";
   if (!s.journal_warning.empty()) out << "  warning: " << s.journal_warning << "\n";
   return out.str();

@@ -28,11 +28,14 @@ struct Heartbeat {
   int max_attempts = 3;
   std::int64_t total = 0, done = 0, failed = 0, skipped = 0, running = 0;
   std::int64_t done_at_start = 0;  // done tasks when this run started
+  double task_timeout = 0;         // time budget of one attempt in seconds (--task-timeout), 0: none
   std::vector<RunningTask> tasks;
 };
 
 std::string format_heartbeat(const Heartbeat& heartbeat);
-// Throws pimqat::Error on a malformed file (unknown lines are ignored: newer writers may add keys).
+// Throws pimqat::Error on a malformed file: a known key whose line does not hold exactly its
+// value(s) (trailing text included), or a first line that is not the header. Unknown keys are
+// ignored (newer writers may add keys). `task_timeout` is written only when set.
 Heartbeat parse_heartbeat(const std::string& text, const std::string& origin);
 
 struct SweepStatus {

@@ -103,6 +103,11 @@ int run_worker(const SweepOptions& options) {
   ctx.stop = monitor.task_stop();
   ctx.host = host_name();
   ctx.rank = rank;
+  // The budget is enforced here (the attempt is asked to stop); a task that ignores the request
+  // holds this rank's only MPI thread, so the coordinator notices the silence and gives it up.
+  ctx.time_budget_seconds = std::max(0.0, options.task_timeout_seconds);
+  ctx.hang_grace_seconds = options.task_hang_grace_seconds >= 0 ? options.task_hang_grace_seconds
+                                                                : default_hang_grace(options.task_timeout_seconds);
 
   const auto send = [](const std::string& bytes) {
     MPI_Send(bytes.data(), static_cast<int>(bytes.size()), MPI_BYTE, 0, kTagWorker, MPI_COMM_WORLD);

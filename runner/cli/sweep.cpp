@@ -28,7 +28,7 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: pimqat sweep SWEEP.yaml --out DIR [--retries N] [--retry-failed] [--time-limit T] [--threads N]\n"
-    "                    [--results-interval SECONDS] [--quiet]\n"
+    "                    [--task-timeout T] [--results-interval SECONDS] [--quiet]\n"
     "  Runs every task of SWEEP.yaml (docs/sweeps.md) and collects the results in DIR/results.h5.\n"
     "  Under `mpirun -np P` rank 0 coordinates and ranks 1..P-1 run tasks; started plainly, one\n"
     "  process runs everything. Running the same command again resumes: finished tasks are skipped,\n"
@@ -37,6 +37,10 @@ constexpr const char* kUsage =
     "  --retry-failed       give tasks that failed in earlier runs new attempts\n"
     "  --time-limit T       stop starting tasks that cannot end within T (seconds, or 1h30m, 45m, 90s);\n"
     "                       at T running tasks checkpoint and the sweep exits with code 75\n"
+    "  --task-timeout T     time budget of one task attempt (same units as --time-limit): past it the\n"
+    "                       attempt is stopped and journaled as failed, then retried per --retries;\n"
+    "                       one that ignores the stop for max(60 s, T/4) more is given up (one process:\n"
+    "                       the sweep exits 75 to be resumed; MPI: its rank gets no more tasks)\n"
     "  --threads N          OpenMP threads per process (default: OMP_NUM_THREADS or all cores)\n"
     "  --results-interval S rebuild DIR/results.h5 at most every S seconds while running (default 60)\n"
     "  --quiet              no progress display\n"
@@ -44,8 +48,8 @@ constexpr const char* kUsage =
     "  SIGUSR1 or the time limit), run the same command to resume; 1 error; 2 invalid input\n";
 
 // Seconds from "5400", "90s", "45m", "1h30m", "2h", "1h30m15s", "1.5h".
-double parse_time_limit(const std::string& text) {
-  if (text.empty()) throw Error("--time-limit: empty value");
+double parse_time_limit(const std::string& text, const std::string& option = "--time-limit") {
+  if (text.empty()) throw Error(option + ": empty value");
   double total = 0;
   std::size_t pos = 0;
   bool any_unit = false;
@@ -58,7 +62,7 @@ double parse_time_limit(const std::string& text) {
       used = 0;
     }
     if (used == 0 || value < 0)
-      throw Error("--time-limit '" + text + "': expected seconds or a duration like 1h30m, 45m, 90s");
+      throw Error(option + " '" + text + "': expected seconds or a duration like 1h30m, 45m, 90s");
     pos += used;
     double unit = 1;
     if (pos < text.size()) {
@@ -67,11 +71,11 @@ double parse_time_limit(const std::string& text) {
       else if (c == 'm') unit = 60;
       else if (c == 's') unit = 1;
       else if (c == 'd') unit = 86400;
-      else throw Error("--time-limit '" + text + "': unknown unit '" + text.substr(pos, 1) + "' (valid: d, h, m, s)");
+      else throw Error(option + " '" + text + "': unknown unit '" + text.substr(pos, 1) + "' (valid: d, h, m, s)");
       ++pos;
       any_unit = true;
     } else if (any_unit) {
-      throw Error("--time-limit '" + text + "': a number without unit after other units");
+      throw Error(option + " '" + text + "': a number without unit after other units");
     }
     total += value * unit;
   }
@@ -179,7 +183,7 @@ std::string stop_text(const runner::SweepSummary& s) {
 }  // namespace
 
 int run_sweep(int argc, char** argv) {
-  const Args args(argc, argv, {"--out", "--retries", "--time-limit", "--threads", "--results-interval"},
+  const Args args(argc, argv, {"--out", "--retries", "--time-limit", "--task-timeout", "--threads", "--results-interval"},
                   {"--help", "--retry-failed", "--quiet"});
   if (args.has("--help")) {
     std::fputs(kUsage, stdout);
@@ -196,6 +200,17 @@ int run_sweep(int argc, char** argv) {
   if (options.retries < 0) throw Error("--retries must be >= 0");
   options.retry_failed = args.has("--retry-failed");
   if (args.has("--time-limit")) options.time_limit_seconds = parse_time_limit(args.get("--time-limit"));
+  if (args.has("--task-timeout")) {
+    options.task_timeout_seconds = parse_time_limit(args.get("--task-timeout"), "--task-timeout");
+    if (!(options.task_timeout_seconds > 0))
+      throw Error("--task-timeout '" + args.get("--task-timeout") + "': the time budget must be more than 0 seconds");
+  }
+  // A hung task in one process: the coordinator has journaled it; nothing else can end the process.
+  options.exit_process = [](int code) {
+    std::fflush(stdout);
+    std::fflush(stderr);
+    std::_Exit(code);
+  };
   if (args.has("--results-interval")) options.results_interval_seconds = std::stod(args.get("--results-interval"));
   if (args.has("--threads")) set_threads(args.get_int("--threads", 0));
 
@@ -250,6 +265,14 @@ int run_sweep(int argc, char** argv) {
               summary.failed_attempts, elapsed, summary.ranks,
               summary.ranks > 1 ? "s" : "", options.run_dir.c_str());
   const int code = summary.exit_code();
+  if (summary.lost_ranks > 0) {
+    // A rank holding a hung task cannot join MPI_Finalize: end the job with rank 0's status.
+    std::printf("%d rank%s did not answer within the task time budget: the job ends with MPI_Abort (exit status %d)\n",
+                summary.lost_ranks, summary.lost_ranks > 1 ? "s" : "", code);
+    std::fflush(stdout);
+    std::fflush(stderr);
+    mpi.abort(code);
+  }
   if (code == runner::kExitResumable)
     std::printf("%s: run the same command again to resume (exit status %d)\n", stop_text(summary).c_str(), code);
   else if (code == runner::kExitTasksFailed)

@@ -5,7 +5,6 @@
 // nothing lost.
 #include <gtest/gtest.h>
 
-#include <cmath>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -22,24 +21,20 @@ namespace {
 
 using testing::ChildProcess;
 using testing::TempDir;
+using testing::comparable_columns;
+using testing::same_column;
 
 constexpr int kParents = 8, kDependents = 5, kRetries = 2;
 constexpr double kDuration = 0.02, kFailureProbability = 0.2;
 
-std::string self_exe() { return std::filesystem::read_symlink("/proc/self/exe").string(); }
-
 std::unique_ptr<ChildProcess> start(const std::string& run_dir, const std::string& log) {
-  std::vector<std::string> env = testing::mpirun_env();
-  env.push_back("PIMQAT_TEST_MPI_CHILD=1");
-  env.push_back("PIMQAT_TEST_RUN_DIR=" + run_dir);
-  env.push_back("PIMQAT_TEST_PARENTS=" + std::to_string(kParents));
-  env.push_back("PIMQAT_TEST_DEPENDENTS=" + std::to_string(kDependents));
-  env.push_back("PIMQAT_TEST_DURATION=" + std::to_string(kDuration));
-  env.push_back("PIMQAT_TEST_P=" + std::to_string(kFailureProbability));
-  env.push_back("PIMQAT_TEST_RETRIES=" + std::to_string(kRetries));
-  return std::make_unique<ChildProcess>(
-      std::vector<std::string>{"mpirun", "--oversubscribe", "-np", "3", self_exe(), "--gtest_filter=MpiChild.RunSweep"},
-      env, log);
+  testing::TreeShape shape;
+  shape.parents = kParents;
+  shape.dependents = kDependents;
+  shape.duration = kDuration;
+  shape.p = kFailureProbability;
+  shape.retries = kRetries;
+  return testing::start_mpi_child(run_dir, 3, shape, log);
 }
 
 std::uint64_t journal_records(const std::string& run_dir) {
@@ -48,29 +43,6 @@ std::uint64_t journal_records(const std::string& run_dir) {
   } catch (const Error&) {
     return 0;  // the header is being created
   }
-}
-
-bool same_column(const H5Column& a, const H5Column& b) {
-  if (a.index() != b.index()) return false;
-  if (const auto* x = std::get_if<std::vector<double>>(&a)) {
-    const auto& y = std::get<std::vector<double>>(b);
-    if (x->size() != y.size()) return false;
-    for (std::size_t i = 0; i < x->size(); ++i)
-      if (!((*x)[i] == y[i] || (std::isnan((*x)[i]) && std::isnan(y[i])))) return false;
-    return true;
-  }
-  return a == b;
-}
-
-std::map<std::string, H5Column> comparable_columns(const std::string& results_file) {
-  std::map<std::string, H5Column> columns;
-  const H5File file = H5File::open(results_file);
-  for (const char* table : {"tasks", "synthetic"}) {
-    const H5Table t = read_table(file, table);
-    for (const std::string& name : t.names())
-      if (name != "seconds" && name != "host") columns[std::string(table) + "/" + name] = t.column(name);
-  }
-  return columns;
 }
 
 // No task done twice and no (task, attempt) journaled twice; attempts of a task are 1, 2, ... in order.

@@ -4,10 +4,10 @@
 #include <gtest/gtest.h>
 #include <mpi.h>
 
-#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <thread>
 
 #include "core/hdf5.h"
 #include "runner/coordinator.h"
@@ -15,6 +15,7 @@
 #include "runner/results.h"
 #include "runner/signals.h"
 #include "runner/status.h"
+#include "runner/synthetic.h"
 #include "runner_testing.h"
 
 namespace pimqat::runner {
@@ -36,8 +37,19 @@ std::vector<TaskSpec> child_tasks() {
                                  std::stoi(env_or("PIMQAT_TEST_ALWAYS_FAIL", "-1")));
 }
 
+// PIMQAT_TEST_HANG_INDEX: the first attempt of that task ignores its stop flag and sleeps
+// PIMQAT_TEST_HANG_SECONDS in one piece (a hung task); every other attempt is the built-in one.
+std::string hang_id;
+double hang_seconds = 0;
+TaskResult hanging_synthetic(const TaskSpec& spec, const TaskContext& ctx) {
+  if (spec.id == hang_id && ctx.attempt == 1) std::this_thread::sleep_for(std::chrono::duration<double>(hang_seconds));
+  return run_synthetic_task(spec, ctx);
+}
+
 SweepOptions child_options(const std::string& run_dir) {
   SweepOptions o;
+  o.task_timeout_seconds = std::stod(env_or("PIMQAT_TEST_TASK_TIMEOUT", "0"));
+  o.task_hang_grace_seconds = std::stod(env_or("PIMQAT_TEST_HANG_GRACE", "-1"));
   o.run_dir = run_dir;
   o.sweep.path = "synthetic-tree";
   o.sweep.text = "# synthetic tree\n";
@@ -54,10 +66,20 @@ TEST(MpiChild, RunSweep) {
   MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
   SweepOptions options = child_options(env_or("PIMQAT_TEST_RUN_DIR", ""));
   options.stop = &install_stop_handlers();
+  const std::vector<TaskSpec> tasks = child_tasks();
+  if (const int hang = std::stoi(env_or("PIMQAT_TEST_HANG_INDEX", "-1")); hang >= 0) {
+    hang_id = tasks.at(static_cast<std::size_t>(hang)).id;
+    hang_seconds = std::stod(env_or("PIMQAT_TEST_HANG_SECONDS", "600"));
+    register_task_runner(TaskKind::Synthetic, &hanging_synthetic);
+  }
   int code = 1;
   try {
-    const SweepSummary summary = run_sweep_tasks(child_tasks(), options);
+    const SweepSummary summary = run_sweep_tasks(tasks, options);
     code = summary.worker_exit_code >= 0 ? 0 : summary.exit_code();  // as `pimqat sweep`: workers exit 0
+    if (summary.lost_ranks > 0) {  // as `pimqat sweep`: a hung rank cannot finalize
+      std::fflush(nullptr);
+      MPI_Abort(MPI_COMM_WORLD, code);
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "child error: %s\n", e.what());
     MPI_Abort(MPI_COMM_WORLD, 1);
@@ -67,61 +89,18 @@ TEST(MpiChild, RunSweep) {
   std::_Exit(code);
 }
 
-struct TreeShape {
-  int parents = 6, dependents = 3;
-  double duration = 0, p = 0;
-  int always_fail = -1;
-  int retries = 2;
-};
+using testing::TreeShape;
 
-std::vector<std::string> child_env(const std::string& run_dir, const TreeShape& shape) {
-  std::vector<std::string> env = testing::mpirun_env();
-  env.push_back("PIMQAT_TEST_MPI_CHILD=1");
-  env.push_back("PIMQAT_TEST_RUN_DIR=" + run_dir);
-  env.push_back("PIMQAT_TEST_PARENTS=" + std::to_string(shape.parents));
-  env.push_back("PIMQAT_TEST_DEPENDENTS=" + std::to_string(shape.dependents));
-  env.push_back("PIMQAT_TEST_DURATION=" + std::to_string(shape.duration));
-  env.push_back("PIMQAT_TEST_P=" + std::to_string(shape.p));
-  env.push_back("PIMQAT_TEST_ALWAYS_FAIL=" + std::to_string(shape.always_fail));
-  env.push_back("PIMQAT_TEST_RETRIES=" + std::to_string(shape.retries));
-  return env;
-}
-
-std::string self_exe() { return std::filesystem::read_symlink("/proc/self/exe").string(); }
-
-// Starts `ranks` ranks of this binary's MpiChild test under mpirun.
 std::unique_ptr<ChildProcess> start_mpi_sweep(const std::string& run_dir, int ranks, const TreeShape& shape,
                                               const std::string& log) {
-  return std::make_unique<ChildProcess>(
-      std::vector<std::string>{"mpirun", "--oversubscribe", "-np", std::to_string(ranks), self_exe(),
-                               "--gtest_filter=MpiChild.RunSweep"},
-      child_env(run_dir, shape), log);
+  return testing::start_mpi_child(run_dir, ranks, shape, log);
 }
 
-// Every column of every table except those that hold timings and hosts.
 std::map<std::string, H5Column> comparable_columns(const std::string& results_file) {
-  std::map<std::string, H5Column> columns;
-  const H5File file = H5File::open(results_file);
-  for (const char* table : {"tasks", "eval", "train", "curves", "synthetic"}) {
-    const H5Table t = read_table(file, table);
-    for (const std::string& name : t.names())
-      if (name != "seconds" && name != "host") columns[std::string(table) + "/" + name] = t.column(name);
-  }
-  return columns;
+  return testing::comparable_columns(results_file, {"tasks", "eval", "train", "curves", "synthetic"});
 }
 
-// Equal columns, NaN equal to NaN (missing values).
-bool same_column(const H5Column& a, const H5Column& b) {
-  if (a.index() != b.index()) return false;
-  if (const auto* x = std::get_if<std::vector<double>>(&a)) {
-    const auto& y = std::get<std::vector<double>>(b);
-    if (x->size() != y.size()) return false;
-    for (std::size_t i = 0; i < x->size(); ++i)
-      if (!((*x)[i] == y[i] || (std::isnan((*x)[i]) && std::isnan(y[i])))) return false;
-    return true;
-  }
-  return a == b;
-}
+using testing::same_column;
 
 TEST(Mpi, ThreeRanksRunASyntheticSweepWithAFailingTask) {
   TempDir dir;
@@ -156,6 +135,51 @@ TEST(Mpi, ThreeRanksRunASyntheticSweepWithAFailingTask) {
   for (const auto& s : t.strings("status")) ++status_count[s];
   EXPECT_EQ(status_count, (std::map<std::string, int>{{"done", 20}, {"failed", 1}, {"skipped", 4}}));
   EXPECT_EQ(read_table(file, "synthetic").rows(), 20u);
+}
+
+// A worker whose task ignores the stop request holds its only MPI thread and cannot answer: the
+// coordinator journals the attempt as failed once the budget and grace have passed, hands the task
+// to another rank, sends nothing more to the silent one, and at the end ends the job with
+// MPI_Abort (the hung rank cannot take part in MPI_Finalize), with the sweep's exit status.
+TEST(Mpi, SilentRankPastItsBudgetIsGivenUp) {
+  TempDir dir;
+  TreeShape shape;
+  shape.parents = 6;
+  shape.dependents = 0;
+  shape.duration = 0.02;
+  shape.retries = 1;
+  shape.task_timeout = 1.5;
+  shape.hang_grace = 0.5;
+  shape.hang_index = 0;
+  const std::string run_dir = dir.sub("run"), log = dir.sub("mpirun.log");
+  const auto t0 = std::chrono::steady_clock::now();
+  auto job = start_mpi_sweep(run_dir, 3, shape, log);
+  const int code = job->wait(60);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(code, 0) << "see " << log;
+  EXPECT_LT(seconds, 40) << "see " << log;
+  EXPECT_TRUE(job->session_gone(10)) << "the hung rank outlived the job";
+  const auto tasks = testing::synthetic_tree(6, 0, 0.02, 0);
+  std::map<std::string, std::vector<JournalRecord>> by_id;
+  for (auto& r : replay_journal(journal_path(run_dir)).records) by_id[r.id].push_back(r);
+  ASSERT_EQ(by_id.size(), 6u) << "see " << log;
+  const auto& hung = by_id.at(tasks[0].id);
+  ASSERT_EQ(hung.size(), 2u);
+  EXPECT_EQ(hung[0].status, TaskStatus::Failed);
+  EXPECT_NE(hung[0].message.find("time budget of 1.5 s"), std::string::npos) << hung[0].message;
+  EXPECT_NE(hung[0].message.find("did not answer; it gets no more tasks"), std::string::npos) << hung[0].message;
+  EXPECT_GE(hung[0].seconds, 2.0);
+  EXPECT_EQ(hung[1].status, TaskStatus::Done);
+  EXPECT_EQ(hung[1].attempt, 2);
+  EXPECT_NE(hung[1].host, "");
+  for (const auto& [id, recs] : by_id)
+    if (id != tasks[0].id) {
+      ASSERT_EQ(recs.size(), 1u) << id;
+      EXPECT_EQ(recs[0].status, TaskStatus::Done);
+    }
+  const Heartbeat hb = parse_heartbeat(read_text_file(heartbeat_path(run_dir)), "heartbeat");
+  EXPECT_EQ(hb.state, "finished");
+  EXPECT_EQ(hb.done, 6);
 }
 
 TEST(Mpi, ResultsAreIdenticalForOneTwoAndFourRanks) {

@@ -2,7 +2,6 @@
 // sweep run by one plain process; `pimqat status`; a different sweep refused with exit status 1.
 #include <gtest/gtest.h>
 
-#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -18,6 +17,8 @@ namespace {
 
 using testing::ChildProcess;
 using testing::TempDir;
+using testing::read_all;
+using testing::same_column;
 
 constexpr const char* kSweep =
     "name: cli-synthetic\n"
@@ -32,27 +33,9 @@ void write_text(const std::string& path, const std::string& text) {
   out << text;
 }
 
-std::string read_all(const std::string& path) {
-  std::ifstream in(path);
-  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return s;
-}
-
 int run(const std::vector<std::string>& argv, const std::string& log, double timeout = 60) {
   ChildProcess child(argv, testing::mpirun_env(), log);
   return child.wait(timeout);
-}
-
-bool same_column(const H5Column& a, const H5Column& b) {
-  if (a.index() != b.index()) return false;
-  if (const auto* x = std::get_if<std::vector<double>>(&a)) {
-    const auto& y = std::get<std::vector<double>>(b);
-    if (x->size() != y.size()) return false;
-    for (std::size_t i = 0; i < x->size(); ++i)
-      if (!((*x)[i] == y[i] || (std::isnan((*x)[i]) && std::isnan(y[i])))) return false;
-    return true;
-  }
-  return a == b;
 }
 
 class PimqatBinary : public ::testing::Test {
@@ -69,7 +52,7 @@ TEST_F(PimqatBinary, MpirunSweepMatchesASingleProcessRun) {
   const std::string single = dir.sub("single"), parallel = dir.sub("mpi");
   const int single_code = run({PIMQAT_BINARY, "sweep", sweep, "--out", single, "--quiet"}, dir.sub("single.log"));
   ASSERT_TRUE(single_code == 0 || single_code == kExitTasksFailed) << read_all(dir.sub("single.log"));
-  const int mpi_code = run({"mpirun", "--oversubscribe", "-np", "3", PIMQAT_BINARY, "sweep", sweep, "--out", parallel},
+  const int mpi_code = run(testing::mpirun_argv(3, {PIMQAT_BINARY, "sweep", sweep, "--out", parallel}),
                            dir.sub("mpi.log"));
   ASSERT_EQ(mpi_code, single_code) << read_all(dir.sub("mpi.log"));
   EXPECT_NE(read_all(dir.sub("mpi.log")).find("on 3 ranks"), std::string::npos) << read_all(dir.sub("mpi.log"));

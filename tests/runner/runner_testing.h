@@ -1,19 +1,30 @@
 #pragma once
-// Helpers of the runner tests: temporary run directories and hand-built task lists.
+// Helpers of the runner tests: temporary run directories, hand-built task lists, child processes
+// (the real program, or this test binary under mpirun: MpiChild.RunSweep in mpi.cpp), and the
+// comparison of results files.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <initializer_list>
+#include <iterator>
+#include <map>
+#include <memory>
 #include <string>
 #include <thread>
+#include <variant>
 #include <vector>
 
+#include "core/hdf5.h"
 #include "core/rng.h"
+#include "runner/results.h"
 #include "runner/task.h"
 
 namespace pimqat::runner::testing {
@@ -209,6 +220,85 @@ class ChildProcess {
 
 inline std::vector<std::string> mpirun_env() {
   return {"OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1", "OMPI_MCA_rmaps_base_oversubscribe=1"};
+}
+
+// `mpirun --oversubscribe -np RANKS PROGRAM...`
+inline std::vector<std::string> mpirun_argv(int ranks, const std::vector<std::string>& program) {
+  std::vector<std::string> argv = {"mpirun", "--oversubscribe", "-np", std::to_string(ranks)};
+  argv.insert(argv.end(), program.begin(), program.end());
+  return argv;
+}
+
+// This test binary (it runs itself under mpirun as MpiChild.RunSweep).
+inline std::string self_exe() { return std::filesystem::read_symlink("/proc/self/exe").string(); }
+
+// The synthetic sweep of an MpiChild run (mpi.cpp), passed to it through the environment:
+// synthetic_tree(parents, dependents, duration, p, always_fail), the retries, the task time budget
+// and grace, and a task whose first attempt hangs (ignores its stop flag for hang_seconds).
+struct TreeShape {
+  int parents = 6, dependents = 3;
+  double duration = 0, p = 0;
+  int always_fail = -1;
+  int retries = 2;
+  double task_timeout = 0, hang_grace = -1, hang_seconds = 600;
+  int hang_index = -1;
+};
+
+inline std::vector<std::string> mpi_child_env(const std::string& run_dir, const TreeShape& shape) {
+  std::vector<std::string> env = mpirun_env();
+  env.push_back("PIMQAT_TEST_MPI_CHILD=1");
+  env.push_back("PIMQAT_TEST_RUN_DIR=" + run_dir);
+  env.push_back("PIMQAT_TEST_PARENTS=" + std::to_string(shape.parents));
+  env.push_back("PIMQAT_TEST_DEPENDENTS=" + std::to_string(shape.dependents));
+  env.push_back("PIMQAT_TEST_DURATION=" + std::to_string(shape.duration));
+  env.push_back("PIMQAT_TEST_P=" + std::to_string(shape.p));
+  env.push_back("PIMQAT_TEST_ALWAYS_FAIL=" + std::to_string(shape.always_fail));
+  env.push_back("PIMQAT_TEST_RETRIES=" + std::to_string(shape.retries));
+  env.push_back("PIMQAT_TEST_TASK_TIMEOUT=" + std::to_string(shape.task_timeout));
+  env.push_back("PIMQAT_TEST_HANG_GRACE=" + std::to_string(shape.hang_grace));
+  env.push_back("PIMQAT_TEST_HANG_INDEX=" + std::to_string(shape.hang_index));
+  env.push_back("PIMQAT_TEST_HANG_SECONDS=" + std::to_string(shape.hang_seconds));
+  return env;
+}
+
+// Starts `ranks` ranks of this binary's MpiChild test under mpirun, output to `log`.
+inline std::unique_ptr<ChildProcess> start_mpi_child(const std::string& run_dir, int ranks, const TreeShape& shape,
+                                                     const std::string& log) {
+  return std::make_unique<ChildProcess>(mpirun_argv(ranks, {self_exe(), "--gtest_filter=MpiChild.RunSweep"}),
+                                        mpi_child_env(run_dir, shape), log);
+}
+
+// The whole content of a file ("" when it cannot be read).
+inline std::string read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// Equal columns, NaN equal to NaN (missing values).
+inline bool same_column(const H5Column& a, const H5Column& b) {
+  if (a.index() != b.index()) return false;
+  if (const auto* x = std::get_if<std::vector<double>>(&a)) {
+    const auto& y = std::get<std::vector<double>>(b);
+    if (x->size() != y.size()) return false;
+    for (std::size_t i = 0; i < x->size(); ++i)
+      if (!((*x)[i] == y[i] || (std::isnan((*x)[i]) && std::isnan(y[i])))) return false;
+    return true;
+  }
+  return a == b;
+}
+
+// Every column of the named tables of a results file, as "table/column", except those that hold
+// timings and hosts (they differ between runs that computed the same results).
+inline std::map<std::string, H5Column> comparable_columns(
+    const std::string& results_file, std::initializer_list<const char*> tables = {"tasks", "synthetic"}) {
+  std::map<std::string, H5Column> columns;
+  const H5File file = H5File::open(results_file);
+  for (const char* table : tables) {
+    const H5Table t = read_table(file, table);
+    for (const std::string& name : t.names())
+      if (name != "seconds" && name != "host") columns[std::string(table) + "/" + name] = t.column(name);
+  }
+  return columns;
 }
 
 }  // namespace pimqat::runner::testing
