@@ -3,6 +3,9 @@
 // it with __builtin_source_location, which clang has only from version 15, so <source_location>
 // declares nothing there and core/error.h does not compile. The fuzz preset force-includes this
 // header (-include); with a compiler that has the builtin it only includes <source_location>.
+// Before C++20 (CMake's compiler checks compile with the default standard, gnu++14 for clang 14)
+// it declares nothing: a fresh `cmake --preset fuzz` failed its compiler check on `consteval`.
+#if __cplusplus >= 202002L
 #include <source_location>
 #if defined(__clang__) && __clang_major__ < 15 && !defined(__cpp_lib_source_location)
 #include <cstdint>
@@ -33,3 +36,4 @@ struct source_location {
 };
 }  // namespace std
 #endif
+#endif  // C++20
