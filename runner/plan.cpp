@@ -185,7 +185,9 @@ std::string format_plan(const Plan& p) {
                     std::to_string(p.seed) + ", fingerprint " + p.fingerprint + "\n";
   // Axes: grid axes one per line, zip groups with their members.
   std::size_t width = 0;
-  for (const auto& a : p.axes) width = std::max(width, a.path.size());
+  // Zip members are indented 2 more: pad every path so that the counts line up in one column.
+  const auto indented = [](const SweepAxis& a) { return a.path.size() + (a.zip_group >= 0 ? 2 : 0); };
+  for (const auto& a : p.axes) width = std::max(width, indented(a));
   out += "axes (" + std::to_string(p.grid_points) + " grid point" + (p.grid_points == 1 ? "" : "s") + "):\n";
   if (p.axes.empty()) out += "  none\n";
   int last_group = -1;
@@ -193,7 +195,7 @@ std::string format_plan(const Plan& p) {
     if (a.zip_group >= 0 && a.zip_group != last_group) out += "  zip group " + std::to_string(a.zip_group + 1) + ":\n";
     last_group = a.zip_group;
     std::string line = (a.zip_group >= 0 ? "    " : "  ") + a.path;
-    line += std::string(width + 2 - a.path.size() - (a.zip_group >= 0 ? 2 : 0), ' ');
+    line += std::string(width + 2 - indented(a), ' ');
     line += std::to_string(a.labels.size()) + (a.labels.size() == 1 ? " value:  " : " values: ") + values_text(a);
     if (p.kind == SweepKind::TrainEval && !a.affects_training) line += "   (evaluation only)";
     out += line + "\n";

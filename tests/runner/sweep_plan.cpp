@@ -75,6 +75,23 @@ TEST(SweepPlan, CountsTasksAndCost) {
   EXPECT_EQ(text.find("run directory"), std::string::npos);
 }
 
+// A zip member is indented two more spaces than a grid axis; the value counts still line up,
+// with at least two spaces after the longest path (which here is a zip member's).
+TEST(SweepPlan, ZipAxesLineUpWithGridAxes) {
+  const Sweep sweep = parse_sweep(R"(
+base: {model: {weight_bits: 4, act_bits: 4}, pim: {}}
+grid:
+  pim.rescale: [none, both]
+zip:
+  - pim.train_bits: [4, 7]
+    eval.infer_bits: [4, 7]
+)", "zip.yaml");
+  const std::string text = format_plan(make_plan(sweep));
+  EXPECT_NE(text.find("\n  pim.rescale        2 values: none, both\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\n    pim.train_bits   2 values: 4, 7\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\n    eval.infer_bits  2 values: 4, 7   (evaluation only)\n"), std::string::npos) << text;
+}
+
 TEST(SweepPlan, DoneCountsFromARunDirectory) {
   const Sweep sweep = parse_sweep(kSweep, "plan.yaml");
   const std::string dir = ::testing::TempDir();
