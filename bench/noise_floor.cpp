@@ -189,7 +189,8 @@ int main(int argc, char** argv) {
       best_ns(repeat, normals, [&] { rejected = ziggurat_fast_path(keys, table, blocks.data(), count, out.data()); });
   std::printf("philox4x32-10 words only          %6.3f ns/word (checksum %08x)\n", philox, sink[0] ^ sink[15]);
   std::printf("philox + box-muller (current)     %6.3f ns/normal\n", box_muller);
-  std::printf("philox + ziggurat-256 fast path   %6.3f ns/normal (lower bound: %.2f%% of lanes rejected, not generated)\n",
+  std::printf("philox + ziggurat-256 fast path   %6.3f ns/normal (lower bound: %.2f%% of lanes rejected, not "
+              "generated)\n",
               ziggurat, 100.0 * static_cast<double>(rejected) / normals);
   return 0;
 }

@@ -199,9 +199,10 @@ TEST(PimConv2d, BackwardWithoutForwardConvolutionMatchesDigitalAndReference) {
       Tensor reference_x_q, reference_w_q, reference_src, reference_weight;
       nn::conv2d_reference_backward_data(diff, x.shape(), layer->quantized_weight(), kGeometry, reference_x_q);
       nn::conv2d_reference_backward_weights(layer->quantized_input(), diff, kGeometry, reference_w_q);
-      nn::quantize_weight_backward(layer->weight().value, layer->weight_quantization(), reference_w_q, reference_weight);
-      const float reference_alpha = nn::quantize_activation_backward(x, layer->quantized_input(), layer->alpha().value[0],
-                                                                     reference_x_q, reference_src);
+      nn::quantize_weight_backward(layer->weight().value, layer->weight_quantization(), reference_w_q,
+                                   reference_weight);
+      const float reference_alpha = nn::quantize_activation_backward(
+          x, layer->quantized_input(), layer->alpha().value[0], reference_x_q, reference_src);
       const auto tolerance = [](const Tensor& t) {
         float m = 0.0f;
         for (Index i = 0; i < t.size(); ++i) m = std::max(m, std::abs(t[i]));
@@ -210,7 +211,8 @@ TEST(PimConv2d, BackwardWithoutForwardConvolutionMatchesDigitalAndReference) {
       for (Index i = 0; i < diff_src.size(); ++i)
         ASSERT_NEAR(diff_src[i], reference_src[i], tolerance(reference_src)) << "diff_src vs reference " << i;
       for (Index i = 0; i < reference_weight.size(); ++i)
-        ASSERT_NEAR(layer->weight().grad[i], reference_weight[i], tolerance(reference_weight)) << "weight grad vs reference " << i;
+        ASSERT_NEAR(layer->weight().grad[i], reference_weight[i], tolerance(reference_weight))
+            << "weight grad vs reference " << i;
       EXPECT_NEAR(layer->alpha().grad[0], reference_alpha, 1e-4f * (1.0f + std::abs(reference_alpha)));
     }
   }
