@@ -8,6 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$(nproc)}"
+# Threads that wait sleep instead of spinning: on a machine shared with other work this is 1.5-5x
+# faster (bench/omp_wait_policy.sh, docs/training.md); set OMP_WAIT_POLICY yourself to override.
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 names=("$@")
 [[ ${#names[@]} -gt 0 ]] || names=(figA4-bitserial figA6-bn-calibration fig5-best-tr figA5-rescaling fig4-schemes depth)
 mkdir -p runs/paper-small
