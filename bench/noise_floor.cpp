@@ -20,8 +20,10 @@
 #include <string>
 #include <vector>
 
+#include "bench/thread_time.h"
 #include "pim/kernels/dispatch.h"
 #include "pim/kernels/noise.h"
+#include "pim/kernels/philox_avx512.h"
 
 #define NOISE_FLOOR_AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl")))
 
@@ -30,56 +32,11 @@ namespace {
 using namespace pimqat;
 using namespace pimqat::pim;
 
-double thread_seconds() {
-  timespec t{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
-}
+using bench::thread_seconds;
 
-constexpr std::uint32_t kMul0 = 0xD2511F53u, kMul1 = 0xCD9E8D57u, kWeyl0 = 0x9E3779B9u, kWeyl1 = 0xBB67AE85u;
-
-struct Keys {
-  alignas(64) std::uint64_t round[10][2];
-  std::uint32_t high0, high1;
-};
-
-Keys keys_of(const PhiloxWords& w) {
-  Keys keys{};
-  std::uint32_t k0 = w.key[0], k1 = w.key[1];
-  for (auto& r : keys.round) {
-    r[0] = k0;
-    r[1] = k1;
-    k0 += kWeyl0;
-    k1 += kWeyl1;
-  }
-  keys.high0 = w.counter_high[0];
-  keys.high1 = w.counter_high[1];
-  return keys;
-}
-
-// Philox4x32-10 of 8 blocks, as pim/kernels/avx512.cpp computes it (words in the low 32 bits).
-NOISE_FLOOR_AVX512 inline __attribute__((always_inline)) void philox8(const Keys& keys, __m512i blocks, __m512i& w0,
-                                                                        __m512i& w1, __m512i& w2, __m512i& w3) {
-  __m512i c0 = blocks, c1 = _mm512_shuffle_epi32(blocks, _MM_PERM_DDBB);
-  __m512i c2 = _mm512_set1_epi64(keys.high0), c3 = _mm512_set1_epi64(keys.high1);
-  const __m512i m0 = _mm512_set1_epi64(kMul0), m1 = _mm512_set1_epi64(kMul1);
-#pragma GCC unroll 10
-  for (int r = 0; r < 10; ++r) {
-    const __m512i p0 = _mm512_mul_epu32(c0, m0), p1 = _mm512_mul_epu32(c2, m1);
-    const __m512i n0 = _mm512_ternarylogic_epi64(_mm512_shuffle_epi32(p1, _MM_PERM_DDBB), c1,
-                                                 _mm512_set1_epi64(static_cast<long long>(keys.round[r][0])), 0x96);
-    const __m512i n2 = _mm512_ternarylogic_epi64(_mm512_shuffle_epi32(p0, _MM_PERM_DDBB), c3,
-                                                 _mm512_set1_epi64(static_cast<long long>(keys.round[r][1])), 0x96);
-    c1 = p1;
-    c3 = p0;
-    c0 = n0;
-    c2 = n2;
-  }
-  w0 = c0;
-  w1 = c1;
-  w2 = c2;
-  w3 = c3;
-}
+using detail::philox8;
+using Keys = detail::PhiloxKeys;
+const auto keys_of = detail::philox_keys;
 
 // 256-layer ziggurat tables for 24-bit signed magnitudes (|h| < 2^23).
 struct Ziggurat {

@@ -15,6 +15,7 @@
 #include "core/threads.h"
 #include "nn/conv.h"
 #include "pim/die.h"
+#include "bench/thread_time.h"
 #include "pim/kernels/dispatch.h"
 #include "pim/kernels/noise.h"
 #include "pim/kernels/packed.h"
@@ -24,11 +25,7 @@ namespace {
 using namespace pimqat;
 using namespace pimqat::pim;
 
-double thread_seconds() {
-  timespec t{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
-}
+using bench::thread_seconds;
 
 struct Layer {
   const char* name;
