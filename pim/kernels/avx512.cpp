@@ -629,8 +629,13 @@ PIMQAT_AVX512 void tile_normals(const GemmPlan& plan, const PhiloxKeys& keys, In
                                 Index pixel0, NoiseScratch& scratch, Index tile_pixels = kTileBlocks * kL) {
   const auto kTile = static_cast<std::uint64_t>(tile_pixels);
   const std::size_t kMaxBlocks = kTile / 4 + 1;
-  scratch.blocks.resize(static_cast<std::size_t>(columns) * kMaxBlocks);
   scratch.start.resize(static_cast<std::size_t>(columns));
+  if (plan.sigma == 0.0) {  // a die without noise on the level formula: every column reads zeros
+    std::fill(scratch.start.begin(), scratch.start.end(), Index{0});
+    scratch.normals.assign(static_cast<std::size_t>(tile_pixels) + 64, 0.0f);
+    return;
+  }
+  scratch.blocks.resize(static_cast<std::size_t>(columns) * kMaxBlocks);
   std::uint64_t* blocks = scratch.blocks.data();
   std::size_t n = 0;
   for (Index c = 0; c < columns; ++c) {
@@ -797,7 +802,7 @@ template <Scheme kScheme>
 PIMQAT_AVX512 bool signed_scheme_entry(const GemmPlan& plan) {
   if (plan.rows > 255) return false;
   if (kScheme == Scheme::Differential && plan.weight_bits > 7) return false;
-  if (plan.path == AdcPath::Direct || (plan.path == AdcPath::Noisy && !plan.noise_words)) return false;
+  if (plan.path == AdcPath::Direct || (plan.path == AdcPath::Noisy && !plan.bulk_noise())) return false;
   set_kernel_route(kScheme == Scheme::Differential ? "avx512 differential bytes" : "avx512 native bytes");
   switch (plan.chunks) {
     case 1: signed_schemes<kScheme, 1>(plan); return true;
@@ -946,8 +951,8 @@ PIMQAT_AVX512 bool bitserial(const GemmPlan& plan) {
       bitserial_fixed_chunks(plan, GatherAdc{plan.table, static_cast<Index>(plan.points), plan.weight_bits});
       return true;
     case AdcPath::Noisy:
-      if (!plan.noise_words) return false;
-      set_kernel_route("avx512 bit-serial, noise");
+      if (!plan.bulk_noise()) return false;
+      set_kernel_route(plan.sigma == 0.0 ? "avx512 bit-serial, level formula" : "avx512 bit-serial, noise");
       switch (plan.chunks) {
         case 1: bitserial_noisy<1>(plan); return true;
         case 5: bitserial_noisy<5>(plan); return true;

@@ -26,6 +26,10 @@ constexpr Index kGenericLanes = kPimBlockPixels;
 // The normals of conversions [j0, j0 + n), n <= 8.
 template <class Normals>
 void generic_normals(const GemmPlan& plan, const Normals& make, std::uint64_t j0, Index n, float* out) {
+  if (plan.sigma == 0.0) {  // a die without noise on the level formula: fma(0, 0, level) = level
+    std::fill(out, out + n, 0.0f);
+    return;
+  }
   if (!plan.noise_words) {
     for (Index l = 0; l < n; ++l) out[l] = gaussian_at(plan.bank->noise_stream(), j0 + static_cast<std::uint64_t>(l));
     return;

@@ -21,6 +21,7 @@ enum class AdcPath {
   SharedTable,  // fixed ADC, the same for every column: v = table[p - p_lo]
   ColumnTable,  // fixed ADC per column (a die without noise): v = table[column * points + p - p_lo]
   Noisy,        // thermal noise: code = clamp(floor(fma(sigma, z_j, level(column, p)) + 1/2)), v = code_value[code]
+                // (sigma = 0, no normals drawn: a die without noise whose tables would be too big)
   Direct,       // anything else: AdcBank::convert per conversion (scalar)
 };
 
@@ -58,6 +59,8 @@ struct GemmPlan {
   double sigma = 0.0;
   PhiloxWords noise;
   bool noise_words = false;  // noise usable through gaussian_blocks (else RandomStream::block)
+  // The normals can be made in bulk: none are needed (sigma = 0) or their Philox words are known.
+  bool bulk_noise() const { return sigma == 0.0 || noise_words; }
   const AdcBank* bank = nullptr;
   std::int64_t sum_coefficient = 0;
 

@@ -3,6 +3,7 @@
 #include "pim/kernels/packed.h"
 
 #include <algorithm>
+#include <atomic>
 #include <array>
 #include <cmath>
 #include <cstring>
@@ -178,13 +179,27 @@ std::int64_t max_abs(const std::int32_t* values, std::size_t n) {
   return m;
 }
 
-constexpr std::int64_t kMaxTableEntries = std::int64_t{1} << 22;
+std::atomic<std::int64_t> g_max_table_entries{kDefaultMaxAdcTableEntries};
 
 struct PlanStorage {
   std::vector<std::int32_t> table, code_value;
   std::vector<double> gains, offsets;
   std::shared_ptr<const AdcTables> tables;
 };
+
+// The linear model's per-column gain and offset (none for ideal columns: 1 and 0).
+void set_column_parameters(const AdcBank& bank, PlanStorage& storage, GemmPlan& plan) {
+  if (bank.ideal_columns()) return;
+  const auto columns = static_cast<std::size_t>(bank.column_count());
+  storage.gains.assign(columns, 1.0);
+  storage.offsets.assign(columns, 0.0);
+  for (std::size_t c = 0; c < columns; ++c) {
+    storage.gains[c] = bank.column(static_cast<std::int64_t>(c)).gain;
+    storage.offsets[c] = bank.column(static_cast<std::int64_t>(c)).offset;
+  }
+  plan.gains = storage.gains.data();
+  plan.offsets = storage.offsets.data();
+}
 
 GemmPlan make_plan(const Decomposition& d, const AdcBank& bank, const PackedActivations& x, const PackedWeights& w,
                    Index reduction, Index out_channels, Index image_pixels, PlanStorage& storage) {
@@ -226,7 +241,7 @@ GemmPlan make_plan(const Decomposition& d, const AdcBank& bank, const PackedActi
   if (bank.ideal() && adc.lossless()) {
     plan.path = AdcPath::Lossless;
     plan.max_value = std::max(std::abs(plan.p_lo), std::abs(plan.p_hi));
-  } else if (!bank.noisy() && bank.ideal_columns() && plan.points <= kMaxTableEntries) {
+  } else if (!bank.noisy() && bank.ideal_columns() && plan.points <= g_max_table_entries.load()) {
     plan.path = AdcPath::SharedTable;
     storage.table.assign(static_cast<std::size_t>(plan.points), 0);
     for (std::int64_t k = 0; k < plan.points; ++k)
@@ -235,7 +250,7 @@ GemmPlan make_plan(const Decomposition& d, const AdcBank& bank, const PackedActi
     plan.table = storage.table.data();
     plan.max_value = max_abs(storage.table.data(), storage.table.size());
   } else {
-    storage.tables = bank.tables(kMaxTableEntries);
+    storage.tables = bank.tables(g_max_table_entries.load());
     if (!bank.noisy()) {
       if (storage.tables) {
         plan.path = AdcPath::ColumnTable;
@@ -245,6 +260,15 @@ GemmPlan make_plan(const Decomposition& d, const AdcBank& bank, const PackedActi
           storage.table[k] = storage.code_value[static_cast<std::size_t>(t.codes[k])];
         plan.table = storage.table.data();
         plan.max_value = max_abs(storage.table.data(), storage.table.size());
+      } else if (bank.curve() == CurveModel::Linear) {
+        // A die whose tables would be too big (native's wide partial-sum range on many columns):
+        // the noise path's level formula with sigma = 0, fma(0, 0, level) = level, the same codes
+        // as AdcBank::convert without noise.
+        plan.path = AdcPath::Noisy;
+        plan.sigma = 0.0;
+        plan.code_value = adc.integer_readout() ? storage.code_value.data() : nullptr;
+        plan.max_value = max_code_value;
+        set_column_parameters(bank, storage, plan);
       } else {
         plan.path = AdcPath::Direct;
         plan.max_value = max_code_value;
@@ -263,17 +287,7 @@ GemmPlan make_plan(const Decomposition& d, const AdcBank& bank, const PackedActi
         plan.level_stride = storage.tables->columns == 1 ? 0 : storage.tables->points;
       } else if (bank.curve() == CurveModel::Linear) {
         plan.path = AdcPath::Noisy;
-        if (!bank.ideal_columns()) {
-          const auto columns = static_cast<std::size_t>(bank.column_count());
-          storage.gains.assign(columns, 1.0);
-          storage.offsets.assign(columns, 0.0);
-          for (std::size_t c = 0; c < columns; ++c) {
-            storage.gains[c] = bank.column(static_cast<std::int64_t>(c)).gain;
-            storage.offsets[c] = bank.column(static_cast<std::int64_t>(c)).offset;
-          }
-          plan.gains = storage.gains.data();
-          plan.offsets = storage.offsets.data();
-        }
+        set_column_parameters(bank, storage, plan);
       } else {
         plan.path = AdcPath::Direct;
       }
@@ -293,6 +307,8 @@ GemmPlan make_plan(const Decomposition& d, const AdcBank& bank, const PackedActi
 }
 
 }  // namespace
+
+std::int64_t set_max_adc_table_entries(std::int64_t entries) { return g_max_table_entries.exchange(entries); }
 
 void PimMoments::merge(const PimMoments& other) {
   count += other.count;

@@ -108,6 +108,12 @@ void packed_pim_gemm_integer(const Decomposition& d, const AdcBank& bank, const 
                              const PackedWeights& w, Index reduction, Index out_channels, Index image_pixels,
                              std::int64_t* pim_sum, std::int64_t* exact_dst, PimMoments* moments);
 
+// ADC tables (AdcBank::tables, the shared table of an ideal ADC) are built up to this many entries;
+// beyond, a die without noise takes the level formula and anything else the scalar converter.
+inline constexpr std::int64_t kDefaultMaxAdcTableEntries = std::int64_t{1} << 22;
+// Sets the limit (tests exercise the routes beyond it); returns the previous one.
+std::int64_t set_max_adc_table_entries(std::int64_t entries);
+
 // y~ as doubles (pim_value of A) and the exact product; placement as above, either may be null.
 void packed_pim_gemm(const Decomposition& d, const AdcBank& bank, const PackedActivations& x,
                      const PackedWeights& w, Index reduction, Index out_channels, Index image_pixels, double* pim_dst,

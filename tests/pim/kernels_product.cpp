@@ -278,6 +278,46 @@ TEST(KernelsProduct, LargerShapesAcrossTilesAndThreads) {
   }
 }
 
+// Sets the ADC table limit for a scope.
+struct TableLimit {
+  explicit TableLimit(std::int64_t entries) : previous(set_max_adc_table_entries(entries)) {}
+  ~TableLimit() { set_max_adc_table_entries(previous); }
+  std::int64_t previous;
+};
+
+TEST(KernelsProduct, DiesWithoutNoiseBeyondTheTableLimitTakeTheLevelFormula) {
+  // Native's partial-sum range times a layer's columns can pass the table limit (ResNet-20 at
+  // N = 9: 2161 points x 4096 columns); such a die without noise then runs the noise path's level
+  // formula with sigma = 0 instead of the scalar converter. With the limit at 0 no table is built
+  // at all: every scheme, ideal and gain/offset columns, must still match the reference.
+  route_counts().clear();
+  const TableLimit no_tables(0);
+  std::uint64_t seed = 7000;
+  for (Scheme scheme : {Scheme::BitSerial, Scheme::Differential, Scheme::Native}) {
+    for (int rows : {9, 72, 144}) {
+      const Decomposition d{scheme, rows, 4, scheme == Scheme::Differential ? 5 : 4};
+      for (Chip chip : {Chip::Ideal, Chip::GainOffset, Chip::Noisy}) {
+        for (int adc_bits : {3, 7}) {
+          ++seed;
+          ASSERT_TRUE(check_case({d, chip, adc_bits, 2 * rows + 7, 2 * 37, 3, 37, seed}));
+        }
+      }
+    }
+  }
+  report_routes("no tables");
+  if (kernel_isa_supported(KernelIsa::Avx512)) {
+    for (const char* route : {"avx512: avx512 bit-serial, level formula", "avx512: avx512 bit-serial, noise",
+                              "avx512: avx512 differential bytes", "avx512: avx512 native bytes"})
+      EXPECT_TRUE(route_ran(route)) << "no case took the route '" << route << "'";
+  }
+  // On AVX-512 nothing falls back to the generic product (whose Direct path converts one by one).
+  for (const auto& [route, count] : route_counts()) {
+    if (route.rfind("avx512: ", 0) == 0) {
+      EXPECT_EQ(route.rfind("avx512: avx512 ", 0), 0u) << count << " cases fell back: " << route;
+    }
+  }
+}
+
 TEST(KernelsProduct, LosslessAdcEqualsTheExactProductOnEveryPath) {
   for (Scheme scheme : {Scheme::BitSerial, Scheme::Differential, Scheme::Native}) {
     const Decomposition d{scheme, scheme == Scheme::Native ? 9 : 144, 4, 4};
