@@ -12,6 +12,13 @@ class Error : public std::runtime_error {
   explicit Error(const std::string& message) : std::runtime_error(message) {}
 };
 
+// A failure that the same inputs reproduce bit for bit (DESIGN.md 2.6), e.g. a training that
+// diverges: running the task again cannot help, so the sweep runner does not retry it.
+class ReproducibleError : public Error {
+ public:
+  using Error::Error;
+};
+
 [[noreturn]] void assertion_failed(const char* expression, const std::source_location& where);
 
 }  // namespace pimqat

@@ -29,7 +29,7 @@ std::string quantization_problems(const LayerQuantization& q) {
 float current_alpha(const std::string& layer, const Parameter& alpha) {
   const float value = alpha.value[0];
   if (!(value > 0.0f) || !std::isfinite(value))
-    throw Error("layer '" + layer + "': the PACT clip " + alpha.name + " = " + std::to_string(value) +
+    throw ReproducibleError("layer '" + layer + "': the PACT clip " + alpha.name + " = " + std::to_string(value) +
                 " is not positive and finite (training diverged, or the learning rate is too large for alpha)");
   return value;
 }
@@ -87,6 +87,8 @@ const Tensor& QuantLayer::forward(const Tensor& src, Mode mode) {
     try {
       weight_quantization_ = quantize_weight(weight_.value, quantization_.weight_bits,
                                              weight_fan_out(weight_.value.shape()), weight_integers_, weight_dequantized_);
+    } catch (const ReproducibleError& e) {
+      throw ReproducibleError("layer '" + name() + "': " + e.what());
     } catch (const Error& e) {
       throw Error("layer '" + name() + "': " + e.what());
     }

@@ -128,7 +128,7 @@ WeightQuantization quantize_weight(const Tensor& weight, int bits, Index fan_out
     nan_count += std::isnan(t[i]) ? 1 : 0;
   }
   if (nan_count > 0)
-    throw Error("weight quantizer: the weight tensor holds " + std::to_string(nan_count) +
+    throw ReproducibleError("weight quantizer: the weight tensor holds " + std::to_string(nan_count) +
                 " NaN values (training diverged?)");
   Index max_index = 0;
   while (std::fabs(t[max_index]) != max_abs) ++max_index;  // M is attained: no NaN, n >= 1

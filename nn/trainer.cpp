@@ -89,7 +89,7 @@ bool Trainer::run(int first_epoch, const std::function<void(const EpochStats&)>&
       const Tensor& logits = model_.forward(batch, Mode::Train);
       const double batch_loss = loss.forward_backward(logits, labels);
       if (!std::isfinite(batch_loss))
-        throw Error("training diverged: loss is " + std::to_string(batch_loss) + " at epoch " +
+        throw ReproducibleError("training diverged: loss is " + std::to_string(batch_loss) + " at epoch " +
                     std::to_string(epoch + 1) + ", step " + std::to_string(step + 1) +
                     " (try a lower train.lr)");
       model_.backward(loss.diff_logits());

@@ -42,6 +42,9 @@ Scheduler::Scheduler(const std::vector<TaskSpec>& tasks, const std::vector<Journ
     if (it == index_.end()) continue;  // not a task of this sweep (cannot happen with a checked run dir)
     attempts_[it->second] = std::max(attempts_[it->second], r.attempt);
     if (r.status == TaskStatus::Done) done[it->second] = true;
+    // A reproducible failure used up the task's attempts when it happened.
+    if (r.status == TaskStatus::Failed && !r.retryable)
+      max_attempts_[it->second] = std::min(max_attempts_[it->second], r.attempt);
   }
   for (std::size_t i = 0; i < tasks.size(); ++i) {
     if (retry_failed && !done[i] && attempts_[i] >= max_attempts_[i]) max_attempts_[i] = attempts_[i] + 1 + std::max(0, retries);
@@ -156,6 +159,7 @@ Scheduler::Outcome Scheduler::complete(std::size_t task, const TaskResult& resul
     release_dependents(tasks_[task].id);
     return Outcome::Done;
   }
+  if (!result.retryable) max_attempts_[task] = std::min(max_attempts_[task], attempts_[task]);
   if (attempts_[task] < max_attempts_[task]) {
     enqueue(task, false);
     return Outcome::Retry;
@@ -284,7 +288,9 @@ class Coordinator {
         ++summary_.failed_attempts;
         log_warn("task " + tasks_[task].id + " (" + std::string(task_kind_name(tasks_[task].kind)) + ") attempt " +
                  std::to_string(result.attempt) + " failed on " + result.host + ": " + result.message +
-                 (outcome == Scheduler::Outcome::Retry ? " (will retry)" : " (no attempts left)"));
+                 (outcome == Scheduler::Outcome::Retry ? " (will retry)"
+                  : !result.retryable                  ? " (not retried: the same inputs reproduce this failure)"
+                                                       : " (no attempts left)"));
       }
     }
     records_.insert(records_.end(), std::make_move_iterator(records.begin()), std::make_move_iterator(records.end()));

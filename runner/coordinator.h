@@ -28,7 +28,8 @@ namespace pimqat::runner {
 //  2. the next task without dependencies (train tasks first: they are long and unlock evals);
 //  3. ready dependent tasks of other models, oldest group first.
 // A task is ready when it has no dependency or its dependency is done. A failed attempt is queued
-// again until the task has used its attempts; then the task is failed and every task depending on
+// again until the task has used its attempts (a reproducible failure, TaskResult::retryable false,
+// uses them all at once; --retry-failed still gives it new ones); then the task is failed and every task depending on
 // it (directly or not) is skipped. `fits` lets the caller refuse tasks that would not end before
 // a deadline; only the first task of each queue is offered to it.
 class Scheduler {

@@ -162,6 +162,11 @@ TaskResult execute_task(const TaskSpec& spec, const TaskContext& ctx) {
     result = TaskResult{};
     result.status = kTaskStopped;
     result.message = e.what();
+  } catch (const ReproducibleError& e) {
+    result = TaskResult{};
+    result.status = TaskStatus::Failed;
+    result.message = e.what();
+    result.retryable = false;
   } catch (const std::exception& e) {
     result = TaskResult{};
     result.status = TaskStatus::Failed;

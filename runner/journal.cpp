@@ -27,7 +27,10 @@ constexpr std::size_t kFileHeaderBytes = 16;
 constexpr std::uint32_t kRecordMagic = 0x524A5150u;  // "PQJR" in file byte order
 constexpr std::size_t kRecordHeaderBytes = 12;
 constexpr std::uint32_t kMaxPayloadBytes = 256u << 20;  // a sanity bound: no real record comes close
-constexpr std::uint16_t kPayloadVersion = 1;
+// Payload versions: 1 (pimqat 0.1), 2 adds a trailing u8 `retryable` (TaskResult::retryable).
+// Both are read; version 2 is written.
+constexpr std::uint16_t kPayloadVersion = 2;
+constexpr std::uint16_t kOldestPayloadVersion = 1;
 
 std::string errno_text() { return std::strerror(errno); }
 
@@ -113,10 +116,12 @@ TaskStatus status_from_byte(std::uint8_t b) {
 
 JournalRecordHead decode_head(Decoder& d) {
   const std::uint16_t version = d.u16();
-  if (version != kPayloadVersion)
-    throw Error("record payload version " + std::to_string(version) + " (this pimqat reads version " +
-                std::to_string(kPayloadVersion) + ")");
+  if (version < kOldestPayloadVersion || version > kPayloadVersion)
+    throw Error("record payload version " + std::to_string(version) + " (this pimqat reads versions " +
+                std::to_string(kOldestPayloadVersion) + " to " + std::to_string(kPayloadVersion) +
+                "; a newer pimqat wrote this journal)");
   JournalRecordHead head;
+  head.payload_version = version;
   head.kind = kind_from_byte(d.u8());
   head.status = status_from_byte(d.u8());
   head.attempt = static_cast<int>(d.u32());
@@ -263,7 +268,7 @@ bool operator==(const JournalRecord& a, const JournalRecord& b) {
          a.depends_on == b.depends_on && a.replicate == b.replicate && a.die == b.die && a.axes == b.axes &&
          a.canonical == b.canonical && a.metrics == b.metrics &&
          std::equal(a.curve.begin(), a.curve.end(), b.curve.begin(), b.curve.end(), same_epoch) &&
-         a.message == b.message && a.host == b.host && a.start_time == b.start_time && a.seconds == b.seconds;
+         a.message == b.message && a.retryable == b.retryable && a.host == b.host && a.start_time == b.start_time && a.seconds == b.seconds;
 }
 
 JournalRecord make_journal_record(const TaskSpec& spec, const TaskResult& result) {
@@ -280,6 +285,7 @@ JournalRecord make_journal_record(const TaskSpec& spec, const TaskResult& result
   r.metrics = result.metrics;
   r.curve = result.curve;
   r.message = result.message;
+  r.retryable = result.retryable;
   r.host = result.host;
   r.start_time = result.start_time;
   r.seconds = result.seconds;
@@ -321,6 +327,7 @@ std::string encode_record(const JournalRecord& r) {
     e.f64(c.test_accuracy);
     e.f64(c.seconds);
   }
+  e.u8(r.retryable ? 1 : 0);
   return e.take();
 }
 
@@ -358,6 +365,11 @@ JournalRecord decode_record(std::string_view payload) {
     c.test_loss = d.f64();
     c.test_accuracy = d.f64();
     c.seconds = d.f64();
+  }
+  if (head.payload_version >= 2) {
+    const std::uint8_t retryable = d.u8();
+    if (retryable > 1) throw Error("retryable flag " + std::to_string(retryable) + " is neither 0 nor 1");
+    r.retryable = retryable == 1;
   }
   if (!d.at_end()) throw Error("unexpected bytes after the last field of the record");
   return r;

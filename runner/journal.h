@@ -45,6 +45,7 @@ struct JournalRecord {
   std::map<std::string, double> metrics;
   std::vector<EpochRecord> curve;
   std::string message;
+  bool retryable = true;  // false: a reproducible failure (TaskResult::retryable); payload version >= 2
   std::string host;
   double start_time = 0;  // seconds since the Unix epoch
   double seconds = 0;     // duration of the attempt
@@ -63,6 +64,7 @@ JournalRecord decode_record(std::string_view payload);
 
 // The fields `pimqat plan` and resume need, decoded without the rest of the record.
 struct JournalRecordHead {
+  std::uint16_t payload_version = 0;
   std::string_view id;  // valid only during the visit
   TaskKind kind = TaskKind::Synthetic;
   TaskStatus status = TaskStatus::Done;

@@ -25,7 +25,7 @@ static_assert(sizeof(pimqat::runner::SyntheticSpec) == 32,
 static_assert(sizeof(pimqat::runner::TaskSpec) == 552, "TaskSpec changed: update serialize() in runner/messages.cpp");
 static_assert(sizeof(pimqat::runner::EpochRecord) == 56,
               "EpochRecord changed: update serialize() in runner/messages.cpp");
-static_assert(sizeof(pimqat::runner::TaskResult) == 192,
+static_assert(sizeof(pimqat::runner::TaskResult) == 200,
               "TaskResult changed: update serialize() in runner/messages.cpp");
 
 namespace boost::serialization {
@@ -70,7 +70,7 @@ void serialize(Archive& ar, pimqat::runner::EpochRecord& e, unsigned) {
 }
 template <class Archive>
 void serialize(Archive& ar, pimqat::runner::TaskResult& r, unsigned) {
-  ar & r.id & r.status & r.attempt & r.message & r.metrics & r.curve & r.host & r.start_time & r.seconds;
+  ar & r.id & r.status & r.attempt & r.message & r.retryable & r.metrics & r.curve & r.host & r.start_time & r.seconds;
 }
 template <class Archive>
 void serialize(Archive& ar, pimqat::runner::TaskAssignment& a, unsigned) {

@@ -46,6 +46,9 @@ struct TaskResult {
   TaskStatus status = TaskStatus::Done;
   int attempt = 1;
   std::string message;  // error message of a failed attempt
+  // False for a failure the same inputs reproduce (pimqat::ReproducibleError, e.g. a diverged
+  // training): the task fails at once instead of using its remaining attempts.
+  bool retryable = true;
   std::map<std::string, double> metrics;  // e.g. "accuracy", "loss", "rho_mean"
   std::vector<EpochRecord> curve;         // training tasks
   std::string host;

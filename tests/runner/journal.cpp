@@ -54,6 +54,7 @@ JournalRecord sample_record(int i) {
     for (int e = 0; e < 1 + i % 4; ++e)
       r.curve.push_back({e, 0.1 / (e + 1), 2.0 - e, 0.3 + e, 1.9 - e, 0.35 + e, 12.5 * e});
   r.message = r.status == TaskStatus::Failed ? "diverged: loss is nan at epoch 3\nsecond line" : "";
+  r.retryable = !(r.status == TaskStatus::Failed && i % 2 == 0);
   r.host = "node-" + std::to_string(i % 4);
   r.start_time = 1.7e9 + i;
   r.seconds = 0.25 * i;
@@ -105,6 +106,45 @@ TEST(Journal, EncodeDecodeRoundTrip) {
   odd.id = std::string("a\0b", 3);
   odd.metrics = {{"", -0.0}, {"big", 1.7976931348623157e308}, {"tiny", 4.9e-324}};
   EXPECT_EQ(decode_record(encode_record(odd)), odd);
+}
+
+TEST(Journal, RoundTripKeepsTheRetryableFlag) {
+  int reproducible = 0;
+  for (int i = 0; i < 40; ++i) {
+    const JournalRecord r = sample_record(i);
+    reproducible += r.retryable ? 0 : 1;
+    EXPECT_EQ(decode_record(encode_record(r)).retryable, r.retryable) << "record " << i;
+  }
+  EXPECT_GT(reproducible, 0);
+}
+
+TEST(Journal, VersionOnePayloadsAreReadAsRetryable) {
+  // A version-1 payload is a version-2 payload without the trailing flag byte (docs/runner.md).
+  for (int i : {3, 10, 17}) {
+    JournalRecord r = sample_record(i);
+    r.retryable = false;
+    std::string payload = encode_record(r);
+    ASSERT_EQ(payload[0], '\x02');
+    ASSERT_EQ(payload.back(), '\x00');
+    payload[0] = '\x01';
+    payload.pop_back();
+    const JournalRecord old = decode_record(payload);
+    EXPECT_TRUE(old.retryable);
+    r.retryable = true;
+    EXPECT_EQ(old, r);
+  }
+  // A flag that is neither 0 nor 1, and a version from the future, are refused.
+  std::string payload = encode_record(sample_record(3));
+  payload.back() = '\x02';
+  EXPECT_THROW(decode_record(payload), Error);
+  payload = encode_record(sample_record(3));
+  payload[0] = '\x03';
+  try {
+    decode_record(payload);
+    ADD_FAILURE() << "a version-3 payload was read";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("version 3"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Journal, DecodeRejectsTruncatedOrPaddedPayloads) {

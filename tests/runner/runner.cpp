@@ -87,6 +87,44 @@ TEST(Scheduler, FailedAttemptsAreRetriedThenTheTaskFailsAndItsDependentsAreSkipp
   EXPECT_EQ(s.count(State::Skipped), 4u);
 }
 
+TEST(Scheduler, ReproducibleFailureFailsTheTaskAtOnce) {
+  const std::vector<TaskSpec> tasks = train_with_evals(0, 3);
+  Scheduler s(tasks, {}, 2, false);
+  const auto a = s.next(1);
+  ASSERT_TRUE(a);
+  TaskResult failed = result_of(tasks[a->task], TaskStatus::Failed, a->attempt);
+  failed.retryable = false;
+  EXPECT_EQ(s.complete(a->task, failed), Scheduler::Outcome::Failed);
+  EXPECT_FALSE(s.next(1));
+  EXPECT_TRUE(s.finished());
+  EXPECT_EQ(s.count(State::Failed), 1u);
+  EXPECT_EQ(s.count(State::Skipped), 3u);
+}
+
+TEST(Scheduler, ReproducibleFailureInTheJournalIsNotRetriedOnResumeUnlessAsked) {
+  const std::vector<TaskSpec> tasks = synthetic_sweep(3);
+  std::vector<JournalRecord> journal;
+  TaskResult failed = result_of(tasks[1], TaskStatus::Failed, 1);
+  failed.retryable = false;
+  journal.push_back(make_journal_record(tasks[1], failed));
+  {
+    Scheduler s(tasks, journal, 2, false);
+    EXPECT_EQ(s.state(1), State::Failed);
+    EXPECT_EQ(s.state(0), State::Queued);
+  }
+  {
+    Scheduler s(tasks, journal, 2, /*retry_failed=*/true);
+    EXPECT_EQ(s.state(1), State::Queued);
+    std::map<std::size_t, int> attempt_of;
+    while (const auto a = s.next(1)) {
+      attempt_of[a->task] = a->attempt;
+      s.complete(a->task, result_of(tasks[a->task], TaskStatus::Failed, a->attempt));
+    }
+    // Task 1 gets 1 + retries new attempts (2, 3, 4); the others their usual three.
+    EXPECT_EQ(attempt_of, (std::map<std::size_t, int>{{0, 3}, {1, 4}, {2, 3}}));
+  }
+}
+
 TEST(Scheduler, JournalOfEarlierRunsCountsAttemptsAndDoneTasks) {
   const std::vector<TaskSpec> tasks = synthetic_sweep(4);
   std::vector<JournalRecord> journal;
@@ -282,6 +320,36 @@ TEST(SingleProcess, ResumeSkipsFinishedTasks) {
   EXPECT_EQ(g_executed.size(), 15u);
   for (const TaskSpec& t : tasks) EXPECT_EQ(g_executed.count(t.id), 1u) << "task run twice or never: " << t.id;
   for (const auto& [id, recs] : records_by_id(options.run_dir)) EXPECT_EQ(recs.size(), 1u) << id;
+}
+
+TaskResult diverging_runner(const TaskSpec& spec, const TaskContext&) {
+  ++g_calls;
+  throw ReproducibleError("synthetic task " + spec.id + ": training diverged: loss is nan");
+}
+
+TEST(SingleProcess, ReproducibleFailureIsJournaledOnceAndNotRetried) {
+  TempDir dir;
+  const std::vector<TaskSpec> tasks = synthetic_sweep(2);
+  SweepOptions options = options_for(dir, tasks);
+  options.retries = 2;
+  SyntheticRunnerGuard guard(&diverging_runner);
+  g_calls = 0;
+  const SweepSummary summary = run_sweep_tasks(tasks, options);
+  EXPECT_EQ(g_calls, 2);  // one attempt per task, not three
+  EXPECT_EQ(summary.failed, 2u);
+  EXPECT_EQ(summary.exit_code(), kExitTasksFailed);
+  for (const auto& [id, recs] : records_by_id(options.run_dir)) {
+    ASSERT_EQ(recs.size(), 1u) << id;
+    EXPECT_FALSE(recs[0].retryable);
+    EXPECT_NE(recs[0].message.find("diverged"), std::string::npos);
+  }
+  // Resuming runs nothing; --retry-failed runs each task again.
+  g_calls = 0;
+  run_sweep_tasks(tasks, options);
+  EXPECT_EQ(g_calls, 0);
+  options.retry_failed = true;
+  run_sweep_tasks(tasks, options);
+  EXPECT_EQ(g_calls, 2);
 }
 
 TEST(SingleProcess, TemporariesOfAKilledRunAreRemoved) {
