@@ -19,6 +19,13 @@ class ReproducibleError : public Error {
   using Error::Error;
 };
 
+// Thrown by a long loop that polls a stop flag (a signal, a time limit) once the flag is set: not a
+// failure. The caller keeps what was finished before and runs the interrupted work again later.
+class Interrupted : public std::exception {
+ public:
+  const char* what() const noexcept override { return "interrupted by a stop request"; }
+};
+
 [[noreturn]] void assertion_failed(const char* expression, const std::source_location& where);
 
 }  // namespace pimqat

@@ -5,6 +5,7 @@
 #include <numeric>
 #include <string>
 
+#include "core/error.h"
 #include "core/progress.h"
 #include "nn/loss.h"
 #include "nn/schedule.h"
@@ -17,7 +18,8 @@ std::vector<Parameter*> parameters_of(Layer& model) {
   return out;
 }
 
-EvalStats evaluate(Layer& model, const Dataset& data, const AugmentOptions& normalization, int batch_size) {
+EvalStats evaluate(Layer& model, const Dataset& data, const AugmentOptions& normalization, int batch_size,
+                   const std::atomic<bool>* stop) {
   SoftmaxCrossEntropy loss;
   Tensor batch;
   std::vector<std::int32_t> labels;
@@ -26,6 +28,7 @@ EvalStats evaluate(Layer& model, const Dataset& data, const AugmentOptions& norm
   double loss_sum = 0;
   Index correct = 0;
   for (Index start = 0; start < data.size(); start += batch_size) {
+    if (stop && stop->load(std::memory_order_relaxed)) throw Interrupted();
     const Index count = std::min<Index>(batch_size, data.size() - start);
     make_batch(data, indices.data() + start, count, normalization, nullptr, 0, batch, labels);
     const Tensor& logits = model.forward(batch, Mode::Eval);

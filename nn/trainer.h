@@ -28,7 +28,9 @@ struct EvalStats {
 };
 
 // Loss and accuracy of `model` in Mode::Eval over the whole dataset (normalized, no augmentation).
-EvalStats evaluate(Layer& model, const Dataset& data, const AugmentOptions& normalization, int batch_size);
+// Throws pimqat::Interrupted before a batch when `stop` is set.
+EvalStats evaluate(Layer& model, const Dataset& data, const AugmentOptions& normalization, int batch_size,
+                   const std::atomic<bool>* stop = nullptr);
 
 class Trainer {
  public:

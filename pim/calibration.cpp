@@ -11,7 +11,8 @@
 namespace pimqat::pim {
 
 CalibrationStats calibrate_batch_norm(nn::Layer& model, const Dataset& train, const AugmentOptions& normalization,
-                                      int batches, int batch_size, const RngKey& order_key) {
+                                      int batches, int batch_size, const RngKey& order_key,
+                                      const std::atomic<bool>* stop) {
   if (batches < 1) throw Error("BN calibration needs at least one batch (got " + std::to_string(batches) + ")");
   if (batch_size < 2)
     throw Error("BN calibration needs batches of at least 2 images (got " + std::to_string(batch_size) + ")");
@@ -50,6 +51,7 @@ CalibrationStats calibrate_batch_norm(nn::Layer& model, const Dataset& train, co
   Tensor batch;
   std::vector<std::int32_t> labels;
   for (int b = 0; b < batches; ++b) {
+    if (stop && stop->load(std::memory_order_relaxed)) throw Interrupted();
     for (Index j = 0; j < count; ++j)
       indices[static_cast<std::size_t>(j)] =
           order[static_cast<std::size_t>((static_cast<Index>(b) * count + j) % static_cast<Index>(n))];

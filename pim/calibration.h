@@ -9,6 +9,7 @@
 // it, e.g. (seed, model, Purpose::DataOrder, kCalibrationOrderIndex)), normalized, not augmented;
 // batch b holds positions [b B_s, (b+1) B_s) of that order, wrapping around the dataset if
 // B * B_s exceeds it. Every die of a model sees the same images.
+#include <atomic>
 #include <cstdint>
 
 #include "core/augment.h"
@@ -28,9 +29,11 @@ struct CalibrationStats {
   int pim_layers = 0;
 };
 
-// Throws pimqat::Error for batches < 1, batch_size < 2 or an empty training set. The model's
-// layers are left with calibration switched off, also when an exception escapes.
+// Throws pimqat::Error for batches < 1, batch_size < 2 or an empty training set, and
+// pimqat::Interrupted before a batch when `stop` is set. The model's layers are left with
+// calibration switched off, also when an exception escapes.
 CalibrationStats calibrate_batch_norm(nn::Layer& model, const Dataset& train, const AugmentOptions& normalization,
-                                      int batches, int batch_size, const RngKey& order_key);
+                                      int batches, int batch_size, const RngKey& order_key,
+                                      const std::atomic<bool>* stop = nullptr);
 
 }  // namespace pimqat::pim

@@ -98,7 +98,8 @@ PimEvaluator::PimEvaluator(const ExperimentConfig& config, const std::string& ch
     checkpoint_state_.emplace_back(s.value->data(), s.value->data() + s.value->size());
 }
 
-DieOutcome PimEvaluator::evaluate_die(const EvalConfig& eval, std::uint64_t seed, std::uint64_t die) {
+DieOutcome PimEvaluator::evaluate_die(const EvalConfig& eval, std::uint64_t seed, std::uint64_t die,
+                                      const std::atomic<bool>* stop) {
   const auto start = std::chrono::steady_clock::now();
   const std::vector<nn::StateTensor> state = model_->state();
   PIMQAT_ASSERT(state.size() == checkpoint_state_.size());
@@ -113,10 +114,10 @@ DieOutcome PimEvaluator::evaluate_die(const EvalConfig& eval, std::uint64_t seed
   try {
     if (eval.bn_calibration > 0) {
       pim::calibrate_batch_norm(*model_, data_.train, normalization_, eval.bn_calibration, eval.batch_size,
-                                RngKey{seed, model_id_, Purpose::DataOrder, pim::kCalibrationOrderIndex});
+                                RngKey{seed, model_id_, Purpose::DataOrder, pim::kCalibrationOrderIndex}, stop);
       outcome.calibration_batches = eval.bn_calibration;
     }
-    const nn::EvalStats stats = nn::evaluate(*model_, data_.test, normalization_, eval.batch_size);
+    const nn::EvalStats stats = nn::evaluate(*model_, data_.test, normalization_, eval.batch_size, stop);
     outcome.accuracy = stats.accuracy;
     outcome.loss = stats.loss;
   } catch (...) {
@@ -137,8 +138,13 @@ std::vector<DieOutcome> evaluate_dies(PimEvaluator& evaluator, const ExperimentC
   std::vector<DieOutcome> outcomes;
   for (int i = 0; i < config.eval.dies; ++i) {
     if (stop && stop->load(std::memory_order_relaxed)) break;
-    outcomes.push_back(evaluator.evaluate_die(config.eval, config.seed,
-                                              static_cast<std::uint64_t>(config.eval.first_die) + static_cast<std::uint64_t>(i)));
+    try {
+      outcomes.push_back(evaluator.evaluate_die(
+          config.eval, config.seed, static_cast<std::uint64_t>(config.eval.first_die) + static_cast<std::uint64_t>(i),
+          stop));
+    } catch (const Interrupted&) {
+      break;  // the die is not counted; the task is stopped and runs again on resume
+    }
   }
   return outcomes;
 }

@@ -65,7 +65,10 @@ class PimEvaluator {
   const AugmentOptions& normalization() const { return normalization_; }  // test-time: normalization only
 
   // Steps 1-4 above for die `die` with the settings of `eval` and dies keyed by `seed`.
-  DieOutcome evaluate_die(const EvalConfig& eval, std::uint64_t seed, std::uint64_t die);
+  // Throws pimqat::Interrupted (the model left as it was before) when `stop` becomes true during
+  // the calibration or the test pass.
+  DieOutcome evaluate_die(const EvalConfig& eval, std::uint64_t seed, std::uint64_t die,
+                          const std::atomic<bool>* stop = nullptr);
 
  private:
   std::string checkpoint_;
@@ -76,8 +79,8 @@ class PimEvaluator {
   std::vector<std::vector<float>> checkpoint_state_;  // state tensors as loaded, in collect_state order
 };
 
-// Dies first_die .. first_die + dies - 1 of config.eval; stops early (returning what is done)
-// when `stop` becomes true between dies.
+// Dies first_die .. first_die + dies - 1 of config.eval; stops early (returning the dies finished)
+// when `stop` becomes true, also in the middle of a die (that die is dropped).
 std::vector<DieOutcome> evaluate_dies(PimEvaluator& evaluator, const ExperimentConfig& config,
                                       const std::atomic<bool>* stop = nullptr);
 

@@ -58,7 +58,11 @@ int run_eval(int argc, char** argv) {
   for (int i = 0; i < config.eval.dies; ++i) {
     if (stop.load()) break;
     const auto die = static_cast<std::uint64_t>(config.eval.first_die) + static_cast<std::uint64_t>(i);
-    dies.push_back(evaluator.evaluate_die(config.eval, config.seed, die));
+    try {
+      dies.push_back(evaluator.evaluate_die(config.eval, config.seed, die, &stop));
+    } catch (const Interrupted&) {
+      break;  // the dies finished before the signal are written below
+    }
     const runner::DieOutcome& d = dies.back();
     std::printf("die %llu: accuracy %.2f%%  loss %.4f  rho %.4f  (%.1f s)\n", static_cast<unsigned long long>(d.die),
                 100.0 * d.accuracy, d.loss, d.rho_mean, d.seconds);

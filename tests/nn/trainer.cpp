@@ -2,6 +2,7 @@
 // that learns a tiny synthetic task, determinism, checkpoint round trip and bit-identical resume.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/error.h"
 #include "core/threads.h"
 #include "nn/checkpoint.h"
 #include "nn/config.h"
@@ -157,6 +159,41 @@ TEST(Trainer, StopFlagInterruptsBeforeTheFirstBatch) {
   int epochs = 0;
   EXPECT_FALSE(trainer.run(0, [&](const EpochStats&) { ++epochs; }, &stop, nullptr));
   EXPECT_EQ(epochs, 0);
+}
+
+// Forwards to `inner`, counting the calls, and sets `flag` during call number `at`.
+class FlagAtCall : public Layer {
+ public:
+  FlagAtCall(Layer& inner, std::atomic<bool>& flag, int at) : Layer("flag"), inner_(inner), flag_(flag), at_(at) {}
+  const Tensor& forward(const Tensor& src, Mode mode) override {
+    if (++calls == at_) flag_.store(true);
+    return inner_.forward(src, mode);
+  }
+  const Tensor& backward(const Tensor& diff_dst) override { return inner_.backward(diff_dst); }
+  int calls = 0;
+
+ private:
+  Layer& inner_;
+  std::atomic<bool>& flag_;
+  int at_;
+};
+
+TEST(Evaluate, StopFlagInterruptsAtTheNextBatch) {
+  const Dataset test = synthetic_dataset(100, 4);  // 7 batches of 16 (the last one 4 images)
+  const RngKey key{11, 5, Purpose::WeightInit, 0};
+  auto model = make_resnet(20, 1, 2, key);
+  std::atomic<bool> stop{false};
+  FlagAtCall counted(*model, stop, 3);
+  EXPECT_THROW(evaluate(counted, test, AugmentOptions{}, 16, &stop), Interrupted);
+  EXPECT_EQ(counted.calls, 3);  // the batch during which the flag was set finished; no fourth
+  // Without a flag, or with it never set, every batch runs and the result is the unflagged one.
+  std::atomic<bool> never{false};
+  FlagAtCall all(*model, never, 1000);
+  const EvalStats with_flag = evaluate(all, test, AugmentOptions{}, 16, &never);
+  EXPECT_EQ(all.calls, 7);
+  const EvalStats without = evaluate(*model, test, AugmentOptions{}, 16);
+  EXPECT_EQ(with_flag.loss, without.loss);
+  EXPECT_EQ(with_flag.accuracy, without.accuracy);
 }
 
 TEST(Checkpoint, RoundTripAndBitIdenticalResume) {

@@ -3,6 +3,7 @@
 // factory, and BN calibration (DESIGN.md 2.5) restoring accuracy under a large common ADC offset.
 #include "pim/pim_conv.h"
 
+#include <atomic>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -409,6 +410,10 @@ TEST(BnCalibration, RestoresAccuracyUnderALargeCommonOffset) {
   EXPECT_GT(calibrated, uncalibrated + 0.25) << "ideal " << ideal << ", uncalibrated " << uncalibrated;
   EXPECT_GT(calibrated, ideal - 0.05);
   EXPECT_THROW(calibrate_batch_norm(net, train, AugmentOptions{}, 0, 64, RngKey{}), Error);
+  std::atomic<bool> stop{true};  // a stop request (signal, time limit) ends it before the next batch
+  EXPECT_THROW(calibrate_batch_norm(net, train, AugmentOptions{}, 4, 64,
+                                    RngKey{1, 2, Purpose::DataOrder, kCalibrationOrderIndex}, &stop),
+               Interrupted);
 }
 
 }  // namespace
