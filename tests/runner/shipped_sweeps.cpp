@@ -51,9 +51,11 @@ TEST(ShippedSweeps, SmallPaperSweepsHaveTheTasksTheyDocument) {
   expect_counts("paper/small/figA4-bitserial.yaml", 7, 42);
   expect_counts("paper/small/figA6-bn-calibration.yaml", 2, 36);
   expect_counts("paper/small/fig5-best-tr.yaml", 3, 72);
+  expect_counts("paper/small/fig5-best-tr-low-noise.yaml", 3, 48);
   expect_counts("paper/small/figA5-rescaling.yaml", 3, 3);
   expect_counts("paper/small/figA5-rescaling-warmup.yaml", 3, 3);
   expect_counts("paper/small/fig4-schemes.yaml", 9, 16);
+  expect_counts("paper/small/fig4-schemes-warmup.yaml", 5, 8);
   expect_counts("paper/small/depth.yaml", 8, 8);
 }
 
