@@ -1,6 +1,8 @@
-// Micro-benchmarks of the PIM kernels on each instruction-set path available here: normals per
-// second (pim/kernels/noise.h), activation packing and the PIM product on ResNet-20 layer shapes
-// (batch 128, 28x28 input), ideal ADC and a noisy non-ideal die. Reports CPU time per thread
+// Micro-benchmarks of the PIM kernels on each instruction-set path available here: noisy
+// conversions alone (pim/kernels/noise.h thermal_codes: coarse Philox words, the fast decision and
+// its fine-word fallback, sigma = 1 LSB on a 7-bit ADC), activation packing and the PIM product on
+// ResNet-20 layer shapes (batch 128, 28x28 input), ideal ADC and a noisy non-ideal die (with the
+// share of conversions that drew the fine noise word). Reports CPU time per thread
 // (CLOCK_THREAD_CPUTIME_ID on one thread), which a loaded machine disturbs much less than wall time.
 // usage: pim_kernels [--repeat R] [--only noise|gemm] [--isa avx512|avx2|portable]
 #include <time.h>
@@ -11,11 +13,12 @@
 #include <string>
 #include <vector>
 
+#include "bench/thread_time.h"
 #include "core/rng.h"
 #include "core/threads.h"
 #include "nn/conv.h"
+#include "pim/adc.h"
 #include "pim/die.h"
-#include "bench/thread_time.h"
 #include "pim/kernels/dispatch.h"
 #include "pim/kernels/noise.h"
 #include "pim/kernels/packed.h"
@@ -53,21 +56,26 @@ int main(int argc, char** argv) {
   for (KernelIsa isa : {KernelIsa::Avx512, KernelIsa::Avx2, KernelIsa::Portable})
     if (kernel_isa_supported(isa) && (isa_only.empty() || kernel_isa_name(isa) == isa_only)) paths.push_back(isa);
 
-  // 1. Normals.
+  // 1. Noisy conversions alone.
   if (only.empty() || only == "noise") {
     const auto words = PhiloxWords::of(RngKey{1, 2, Purpose::ThermalNoise, 3});
     const Index count = 1 << 18;
-    std::vector<std::uint64_t> blocks(static_cast<std::size_t>(count));
-    for (Index i = 0; i < count; ++i) blocks[static_cast<std::size_t>(i)] = static_cast<std::uint64_t>(i) * 3 + 7;
-    std::vector<float> out(static_cast<std::size_t>(4 * count));
+    const Adc adc(0.0, 144.0, 7);
+    std::vector<double> levels(static_cast<std::size_t>(count));
+    RandomStream r(RngKey{3, 0, Purpose::Operands, 1});
+    for (auto& l : levels) l = 127.0 * r.uniform_double();
+    std::vector<std::int32_t> codes(static_cast<std::size_t>(count));
     for (KernelIsa isa : paths) {
       double best = 1e30;
-      for (int r = 0; r < repeat; ++r) {
+      std::uint64_t fine = 0;
+      for (int rep = 0; rep < repeat; ++rep) {
         const double t0 = thread_seconds();
-        gaussian_blocks(*words, blocks.data(), count, out.data(), isa);
+        fine = thermal_codes(*words, 0, count, 1.0, adc, levels.data(), codes.data(), isa);
         best = std::min(best, thread_seconds() - t0);
       }
-      std::printf("normals %-9s %8.2f ns/normal\n", std::string(kernel_isa_name(isa)).c_str(), 1e9 * best / (4.0 * count));
+      std::printf("noisy conversions %-9s %8.2f ns/conversion (sigma = 1 LSB, 7-bit ADC, %.3f%% fine words)\n",
+                  std::string(kernel_isa_name(isa)).c_str(), 1e9 * best / static_cast<double>(count),
+                  100.0 * static_cast<double>(fine) / static_cast<double>(count));
     }
   }
 
@@ -102,6 +110,7 @@ int main(int argc, char** argv) {
       force_kernel_isa(isa);
       PackedActivations px;
       double pack = 1e30, fixed = 1e30, noise = 1e30;
+      std::uint64_t fine = 0;
       for (int rep = 0; rep < repeat; ++rep) {
         double t0 = thread_seconds();
         pack_activations(d, g, x.data(), px);
@@ -110,15 +119,19 @@ int main(int argc, char** argv) {
         t0 = thread_seconds();
         packed_pim_gemm_integer(d, ideal4, px, pw, g.reduction(), L.out_channels, hw, sums.data(), nullptr, &m);
         fixed = std::min(fixed, thread_seconds() - t0);
+        const std::uint64_t fine_before = thermal_fine_conversions();
         t0 = thread_seconds();
         packed_pim_gemm_integer(d, noisy, px, pw, g.reduction(), L.out_channels, hw, sums.data(), nullptr, &m);
         noise = std::min(noise, thread_seconds() - t0);
+        fine = thermal_fine_conversions() - fine_before;
       }
       const double macs = static_cast<double>(g.pixels()) * static_cast<double>(g.reduction()) * static_cast<double>(L.out_channels);
       const double conversions = static_cast<double>(d.columns(g.reduction(), L.out_channels)) * d.input_slices() * static_cast<double>(g.pixels());
-      std::printf("%-20s %-9s pack %7.2f ms  ideal TR=4 %8.2f ms (%5.2f GMAC/s)  noisy die IR=7 %8.2f ms (%5.2f ns/conversion)\n",
-                  L.name, std::string(kernel_isa_name(isa)).c_str(), 1e3 * pack, 1e3 * fixed, macs / fixed * 1e-9,
-                  1e3 * noise, 1e9 * noise / conversions);
+      std::printf(
+          "%-20s %-9s pack %7.2f ms  ideal TR=4 %8.2f ms (%5.2f GMAC/s)  noisy die IR=7 %8.2f ms (%5.2f "
+          "ns/conversion, %.3f%% fine words)\n",
+          L.name, std::string(kernel_isa_name(isa)).c_str(), 1e3 * pack, 1e3 * fixed, macs / fixed * 1e-9, 1e3 * noise,
+          1e9 * noise / conversions, 100.0 * static_cast<double>(fine) / conversions);
     }
     force_kernel_isa(std::nullopt);
     // The FP32 convolution of the same layer (oneDNN, NCHW), for scale.

@@ -125,13 +125,13 @@ double AdcBank::level(std::int64_t column, std::int64_t p) const {
 
 double AdcBank::noise(std::uint64_t conversion) const {
   if (!noisy()) return 0.0;
-  return noise_sigma_ * static_cast<double>(gaussian_at(noise_, conversion));
+  return noise_sigma_ * thermal_normal_at(noise_, conversion);
 }
 
 int AdcBank::convert(std::int64_t column, std::int64_t p, std::uint64_t conversion) const {
   const double noise_free = level(column, p);
   if (!noisy()) return adc_.code(noise_free);
-  return adc_.code(std::fma(noise_sigma_, static_cast<double>(gaussian_at(noise_, conversion)), noise_free));
+  return adc_.code(std::fma(noise_sigma_, thermal_normal_at(noise_, conversion), noise_free));
 }
 
 }  // namespace pimqat::pim

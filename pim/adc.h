@@ -10,7 +10,9 @@
 //   Q(p)  = p_lo + Delta code                          (Delta > 1)
 //   Q(p)  = round(p_lo + Delta code)                   (Delta <= 1: integer read-out, see below)
 // Non-ideal columns (one die, pim/die.h): gain gamma ~ N(1, sigma_gamma) and offset o ~ N(0,
-// sigma_o) in LSB per physical column, thermal noise eps ~ N(0, sigma^2) in LSB per conversion.
+// sigma_o) in LSB per physical column, thermal noise eps = sigma z_j in LSB per conversion j, z_j the
+// standard normal of pim/gaussian.h (Q(U) from the noise stream's words), added as
+// fma(sigma, z_j, level).
 // Curve models, applied to the noise-free level before eps is added:
 //   linear:   level as above
 //   smooth:   level' = level + a sin(pi level / (2^b - 1))  -- a bow that is 0 at both ends of the
@@ -134,10 +136,12 @@ class AdcBank {
 
   // Noise-free level of column c at partial sum p (code units; DESIGN.md 2.3 and the curve model).
   double level(std::int64_t column, std::int64_t p) const;
-  // Thermal noise of conversion j in LSB: sigma * gaussian_at(stream, j) (0 when noise is off).
+  // Thermal noise of conversion j in LSB: sigma * thermal_normal_at(stream, j) (0 when noise is off).
   double noise(std::uint64_t conversion) const;
   // The code of one conversion: adc().code(fma(sigma, z_j, level(column, p))), z_j =
-  // gaussian_at(noise stream, j) (the fused multiply-add is part of the definition).
+  // thermal_normal_at(noise stream, j) (pim/gaussian.h; the fused multiply-add is part of the
+  // definition). Always the definition itself (both Philox words and Q): the kernels' fast
+  // decision is checked against it.
   int convert(std::int64_t column, std::int64_t p, std::uint64_t conversion) const;
 
  private:

@@ -11,7 +11,7 @@
 //   curve  = (word 2 * M) >> 32         (measured model: which of the M measured curves)
 // Thermal noise: one stream per (die, layer, forward call): key (seed, model,
 // Purpose::ThermalNoise, index = mix64(die ^ mix64(l ^ mix64(call)))); the noise of conversion j
-// of that call is sigma gaussian_at(stream, j) (pim/gaussian.h; the kernel fixes j).
+// of that call is sigma thermal_normal_at(stream, j) (pim/gaussian.h; the kernel fixes j).
 // `model` is the identity hash of the trained model (its training task), so every evaluation of
 // one model sees the same dies; `seed` is the sweep seed.
 #include <cstdint>

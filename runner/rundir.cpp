@@ -17,8 +17,10 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/rng.h"
+#include "pim/gaussian.h"
 #include "runner/execute.h"
 #include "runner/journal.h"
+#include "runner/sweep.h"
 
 namespace pimqat::runner {
 namespace fs = std::filesystem;
@@ -339,8 +341,25 @@ RunDirState prepare_run_directory(const std::string& run_dir, const SweepSource&
     }
     if (fs::exists(sweep_file)) {
       const std::string diff = first_text_difference(read_text_file(sweep_file), sweep.text, sweep_file, sweep.path);
-      if (!diff.empty()) message += " The sweep files differ: " + diff + ".";
+      if (diff.empty())
+        message += " The sweep file is the same: this pimqat gives some of its tasks other identities than the one "
+                   "that made the directory.";
+      else
+        message += " The sweep files differ: " + diff + ".";
     }
+    // Evaluation tasks that differ only by the thermal-noise model (a pimqat whose noise definition
+    // changed): say so, their results are not comparable.
+    std::size_t noise_model_only = 0;
+    for (const auto& t : tasks)
+      if (!old_ids.count(t.id)) {
+        const std::string before = identity_without_noise_model(t.canonical);
+        if (!before.empty() && old_ids.count(before)) ++noise_model_only;
+      }
+    if (noise_model_only > 0)
+      message += " " + std::to_string(noise_model_only) + " evaluation tasks with thermal noise differ from the " +
+                 "directory's only by the thermal-noise model (" + std::string(kNoiseModelKey) + " " +
+                 std::to_string(pim::kThermalNoiseModel) + "; docs/pim.md): this pimqat draws the noise " +
+                 "differently, so their results would not be comparable with the ones stored.";
     message += " Results of different sweeps are never mixed in one directory: run with a new --out directory "
                "(e.g. --out " + fs::path(run_dir).lexically_normal().string() + "-2), or delete " + run_dir +
                " to start over.";

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <unordered_set>
 
+#include "pim/gaussian.h"
 #include "runner/canonical.h"
 #include "runner/config_impl.h"
 
@@ -580,7 +581,22 @@ std::string eval_canonical(const ExperimentConfig& config, int replicate) {
     if (!ignored_for_eval(config, k.key)) record.set_encoded(k.key, config_value_canonical(config, k.key));
   record.set_string("task.kind", task_kind_word(TaskKind::Eval));
   record.set_integer("task.replicate", replicate);
+  // Thermal noise's definition (pim/gaussian.h) decides the results of noisy evaluations: a new
+  // definition gives them new identities (and their sweeps a new fingerprint), so a run directory
+  // made with another one is refused rather than resumed. Noiseless tasks keep theirs.
+  if (config.eval.noise_sigma > 0.0) record.set_integer(std::string(kNoiseModelKey), pim::kThermalNoiseModel);
   return record.encode();
+}
+
+std::string identity_without_noise_model(const std::string& canonical) {
+  // Keys are sorted bytewise, so the field is never the first ("task.kind" precedes it): it goes
+  // with the comma before it.
+  const std::string key = "\"" + std::string(kNoiseModelKey) + "\":";
+  const auto at = canonical.find(key);
+  if (at == std::string::npos || at == 0 || canonical[at - 1] != ',') return {};
+  auto end = at + key.size();
+  while (end < canonical.size() && canonical[end] >= '0' && canonical[end] <= '9') ++end;
+  return identity_of(canonical.substr(0, at - 1) + canonical.substr(end));
 }
 
 std::string sweep_fingerprint(const std::vector<TaskSpec>& tasks) {

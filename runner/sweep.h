@@ -18,6 +18,7 @@
 // point through the config validator, each distinct problem once) is reported in one ConfigError.
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "runner/config.h"
@@ -68,8 +69,15 @@ inline const std::vector<TaskSpec>& expand(const Sweep& sweep) { return sweep.ta
 std::string sweep_fingerprint(const std::vector<TaskSpec>& tasks);
 
 // The canonical record of a train task / eval task of `config` (runner/canonical.h), as expansion
-// builds them; exposed for tests and for tools that need an id without a sweep.
+// builds them; exposed for tests and for tools that need an id without a sweep. An eval task with
+// thermal noise (eval.noise_sigma > 0) also records the noise definition's version under
+// kNoiseModelKey (pim::kThermalNoiseModel, pim/gaussian.h).
 std::string train_canonical(const ExperimentConfig& config, int replicate);
 std::string eval_canonical(const ExperimentConfig& config, int replicate);
+
+inline constexpr std::string_view kNoiseModelKey = "task.noise_model";
+// The identity the task of this canonical text had before kNoiseModelKey entered it (the text
+// without that field), or empty when it has no such field.
+std::string identity_without_noise_model(const std::string& canonical);
 
 }  // namespace pimqat::runner

@@ -14,17 +14,23 @@
 // Sums stay in int32 lanes only when the plan's bounds allow (max_output < 2^31); the entry point
 // returns false otherwise, and for anything it does not cover, and the portable path runs.
 //
-// Thermal noise: the normals of one (g, s) and 32 pixels are made for every column at once
-// (gaussian_blocks_avx512: Philox4x32-10 on 8 blocks per register, Box-Muller on 16 pairs), then
-// each column's 8-pixel rows are converted in double: level (table gather or the linear formula),
-// fma(sigma, z, level), +1/2, floor, clamp: the operations of AdcBank::convert in its order.
+// Thermal noise (pim/gaussian.h): the coarse values of one (g, s) and 32 pixels are made for every
+// column at once (Philox4x32-10 on 8 blocks per register, one block per 8 conversions, stored in
+// block order = conversion order as uint16), then each column's 8-pixel rows are converted in
+// double by the fast decision (convert8: the bucket's bounds from one gather of the edge table,
+// the level from a gather or the linear model's fma, two fma, floor, compares, with a margin that
+// makes it exact); the few conversions it cannot decide are settled after the batch with their
+// fine word and Q (pim/gaussian.cpp), scalar. Every code equals AdcBank::convert's.
 #include <immintrin.h>
 
 #include <algorithm>
 #include <array>
+#include <bit>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
+#include "core/error.h"
 #include "pim/gaussian.h"
 #include "pim/kernels/dispatch.h"
 #include "pim/kernels/internal.h"
@@ -71,95 +77,30 @@ alignas(64) constexpr std::array<std::uint8_t, 64> kTransposeLow = transpose_ind
 alignas(64) constexpr std::array<std::uint8_t, 64> kTransposeHigh = transpose_index(4);
 
 // ---------------------------------------------------------------------------------------------
-// Normals (pim/gaussian.h, vectorized operation for operation).
+// Coarse noise words (pim/gaussian.h): Philox4x32-10 itself is in pim/kernels/philox_avx512.h.
 
-// Philox4x32-10 itself: pim/kernels/philox_avx512.h (PhiloxKeys, philox_keys, philox8).
-
-// gaussian_pair on 16 lanes.
-PIMQAT_AVX512_INLINE void box_muller16(__m512i a, __m512i b, __m512& z0, __m512& z1) {
-  using namespace gaussian_detail;
-  const __m512 one = _mm512_set1_ps(1.0f);
-  const __m512i m = _mm512_add_epi32(_mm512_srli_epi32(a, 8), _mm512_set1_epi32(1));
-  const __m512i bits = _mm512_castps_si512(_mm512_cvtepu32_ps(m));
-  __m512i exponent = _mm512_sub_epi32(_mm512_srli_epi32(bits, 23), _mm512_set1_epi32(127));
-  __m512 f = _mm512_castsi512_ps(
-      _mm512_or_si512(_mm512_and_si512(bits, _mm512_set1_epi32(0x007FFFFF)), _mm512_set1_epi32(0x3F800000)));
-  const __mmask16 big = _mm512_cmp_ps_mask(f, _mm512_set1_ps(kSqrt2), _CMP_GT_OQ);
-  f = _mm512_mask_mul_ps(f, big, f, _mm512_set1_ps(0.5f));
-  exponent = _mm512_mask_add_epi32(exponent, big, exponent, _mm512_set1_epi32(1));
-  const __m512 s = _mm512_div_ps(_mm512_sub_ps(f, one), _mm512_add_ps(f, one));
-  const __m512 s2 = _mm512_mul_ps(s, s);
-  __m512 p = _mm512_fmadd_ps(s2, _mm512_set1_ps(1.0f / 9.0f), _mm512_set1_ps(1.0f / 7.0f));
-  p = _mm512_fmadd_ps(s2, p, _mm512_set1_ps(1.0f / 5.0f));
-  p = _mm512_fmadd_ps(s2, p, _mm512_set1_ps(1.0f / 3.0f));
-  p = _mm512_fmadd_ps(s2, p, one);
-  const __m512 ln_f = _mm512_mul_ps(_mm512_add_ps(s, s), p);
-  const __m512 ln_u1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(exponent, _mm512_set1_epi32(24))),
-                                       _mm512_set1_ps(kLn2), ln_f);
-  const __m512 r = _mm512_sqrt_ps(_mm512_mul_ps(_mm512_set1_ps(-2.0f), ln_u1));
-
-  const __m512i v = _mm512_srli_epi32(b, 8);
-  const __m512i quadrant = _mm512_srli_epi32(v, 22);
-  const __m512 fq = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_and_si512(v, _mm512_set1_epi32(0x003FFFFF))),
-                                  _mm512_set1_ps(1.0f / 4194304.0f));
-  const __m512 x = _mm512_mul_ps(_mm512_sub_ps(fq, _mm512_set1_ps(0.5f)), _mm512_set1_ps(kHalfPi));
-  const __m512 x2 = _mm512_mul_ps(x, x);
-  __m512 ps = _mm512_fmadd_ps(x2, _mm512_set1_ps(1.0f / 362880.0f), _mm512_set1_ps(-1.0f / 5040.0f));
-  ps = _mm512_fmadd_ps(x2, ps, _mm512_set1_ps(1.0f / 120.0f));
-  ps = _mm512_fmadd_ps(x2, ps, _mm512_set1_ps(-1.0f / 6.0f));
-  ps = _mm512_fmadd_ps(x2, ps, one);
-  __m512 pc = _mm512_fmadd_ps(x2, _mm512_set1_ps(-1.0f / 3628800.0f), _mm512_set1_ps(1.0f / 40320.0f));
-  pc = _mm512_fmadd_ps(x2, pc, _mm512_set1_ps(-1.0f / 720.0f));
-  pc = _mm512_fmadd_ps(x2, pc, _mm512_set1_ps(1.0f / 24.0f));
-  pc = _mm512_fmadd_ps(x2, pc, _mm512_set1_ps(-0.5f));
-  const __m512 cos_x = _mm512_fmadd_ps(x2, pc, one);
-  const __m512 c45 = _mm512_mul_ps(_mm512_fnmadd_ps(x, ps, cos_x), _mm512_set1_ps(kSqrtHalf));
-  const __m512 s45 = _mm512_mul_ps(_mm512_fmadd_ps(x, ps, cos_x), _mm512_set1_ps(kSqrtHalf));
-  const __mmask16 odd = _mm512_test_epi32_mask(quadrant, _mm512_set1_epi32(1));
-  const __mmask16 negate = _mm512_test_epi32_mask(quadrant, _mm512_set1_epi32(2));
-  const __m512i sign = _mm512_set1_epi32(static_cast<int>(0x80000000u));
-  const __m512 minus_s45 = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(s45), sign));
-  __m512i c = _mm512_castps_si512(_mm512_mask_blend_ps(odd, c45, minus_s45));
-  __m512i sn = _mm512_castps_si512(_mm512_mask_blend_ps(odd, s45, c45));
-  c = _mm512_mask_xor_epi32(c, negate, c, sign);
-  sn = _mm512_mask_xor_epi32(sn, negate, sn, sign);
-  z0 = _mm512_mul_ps(r, _mm512_castsi512_ps(c));
-  z1 = _mm512_mul_ps(r, _mm512_castsi512_ps(sn));
+// The 4 words of each of 8 blocks (64-bit lanes, words in the low halves) stored block by block:
+// out[4 i + k] = word k of block i.
+PIMQAT_AVX512_INLINE void store_blocks8(__m512i w0, __m512i w1, __m512i w2, __m512i w3, std::uint32_t* out) {
+  const __m512i w01 = _mm512_mask_blend_epi32(0xAAAA, w0, _mm512_slli_epi64(w1, 32));  // words 0, 1 of block i
+  const __m512i w23 = _mm512_mask_blend_epi32(0xAAAA, w2, _mm512_slli_epi64(w3, 32));  // words 2, 3
+  _mm512_storeu_si512(out, _mm512_permutex2var_epi64(w01, _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11), w23));
+  _mm512_storeu_si512(out + 16, _mm512_permutex2var_epi64(w01, _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15), w23));
 }
 
-// The 64 normals of 16 blocks (indices at `blocks`), in conversion order.
-PIMQAT_AVX512_INLINE void gaussian16(const PhiloxKeys& keys, const std::uint64_t* blocks, float* out) {
-  __m512i a0, a1, a2, a3, b0, b1, b2, b3;
-  philox8(keys, _mm512_loadu_si512(blocks), a0, a1, a2, a3);
-  philox8(keys, _mm512_loadu_si512(blocks + 8), b0, b1, b2, b3);
-  const __m512i low = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  __m512 z00, z01, z10, z11;
-  box_muller16(_mm512_permutex2var_epi32(a0, low, b0), _mm512_permutex2var_epi32(a1, low, b1), z00, z01);
-  box_muller16(_mm512_permutex2var_epi32(a2, low, b2), _mm512_permutex2var_epi32(a3, low, b3), z10, z11);
-  // Interleave to block-major order: block i -> (z00[i], z01[i], z10[i], z11[i]).
-  const __m512 t0 = _mm512_unpacklo_ps(z00, z01), t1 = _mm512_unpackhi_ps(z00, z01);
-  const __m512 t2 = _mm512_unpacklo_ps(z10, z11), t3 = _mm512_unpackhi_ps(z10, z11);
-  const __m512 u0 = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t0), _mm512_castps_pd(t2)));
-  const __m512 u1 = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t0), _mm512_castps_pd(t2)));
-  const __m512 u2 = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t1), _mm512_castps_pd(t3)));
-  const __m512 u3 = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t1), _mm512_castps_pd(t3)));
-  const __m512 v0 = _mm512_shuffle_f32x4(u0, u1, 0x44), v1 = _mm512_shuffle_f32x4(u0, u1, 0xEE);
-  const __m512 v2 = _mm512_shuffle_f32x4(u2, u3, 0x44), v3 = _mm512_shuffle_f32x4(u2, u3, 0xEE);
-  _mm512_storeu_ps(out, _mm512_shuffle_f32x4(v0, v2, 0x88));
-  _mm512_storeu_ps(out + 16, _mm512_shuffle_f32x4(v0, v2, 0xDD));
-  _mm512_storeu_ps(out + 32, _mm512_shuffle_f32x4(v1, v3, 0x88));
-  _mm512_storeu_ps(out + 48, _mm512_shuffle_f32x4(v1, v3, 0xDD));
-}
-
-PIMQAT_AVX512 void gaussian_blocks_impl(const PhiloxKeys& keys, const std::uint64_t* blocks, Index count, float* out) {
+// out[4 i + k] = word k of Philox block blocks[i], i < count; out holds 4 * ceil(count / 8) * 8 words.
+PIMQAT_AVX512 void philox_blocks(const PhiloxKeys& keys, const std::uint64_t* blocks, Index count, std::uint32_t* out) {
   Index i = 0;
-  for (; i + 16 <= count; i += 16) gaussian16(keys, blocks + i, out + 4 * i);
+  for (; i + 8 <= count; i += 8) {
+    __m512i w0, w1, w2, w3;
+    philox8(keys, _mm512_loadu_si512(blocks + i), w0, w1, w2, w3);
+    store_blocks8(w0, w1, w2, w3, out + 4 * i);
+  }
   if (i < count) {
-    std::uint64_t tail[16];
-    alignas(64) float z[64];
-    for (Index k = 0; k < 16; ++k) tail[k] = blocks[std::min(i + k, count - 1)];
-    gaussian16(keys, tail, z);
-    std::memcpy(out + 4 * i, z, static_cast<std::size_t>(4 * (count - i)) * sizeof(float));
+    const auto live = static_cast<__mmask8>((1u << (count - i)) - 1u);
+    __m512i w0, w1, w2, w3;
+    philox8(keys, _mm512_maskz_loadu_epi64(live, blocks + i), w0, w1, w2, w3);
+    store_blocks8(w0, w1, w2, w3, out + 4 * i);
   }
 }
 
@@ -597,63 +538,200 @@ PIMQAT_AVX512 bool bitserial_bytes_if_possible(const GemmPlan& plan) {
 
 // ---------------------------------------------------------------------------------------------
 // Noisy conversions: 8 pixels of one column.
+//
+// The noise of one batch of conversions (bit-serial: every column of one (g, s) over a tile of 32
+// pixels; differential and native: every column of one (g, round) over 16 pixels) is made by
+// tile_coarse(): Philox over the batch's coarse blocks (one per 8 conversions). convert8 then
+// gathers the bucket bounds (E[b], E[b+1]) of its 8 conversions (one 8-byte gather element each)
+// and decides. It stores, branch-free, the straddle mask of every group of 8 conversions in a
+// StraddleLog; after the batch the kernel walks the non-zero masks and settles each straddling
+// conversion (settle_lane): its lane first accumulated the value of the lower bound's code
+// (lower_code repeats that lane's operations), and settling adds coefficient (v(exact) - v(lower))
+// to it, exact integers, so the final sum is the same; every partial sum is a sum of values in
+// range and stays within the plan's bounds. (Measured on the development machine: a branch with a
+// queue in the hot loop cost more than the whole decision, storing the lower codes cost more than
+// recomputing the few that are needed, and bounds computed ahead for a few columns at a time more
+// than gathering them in place.)
 
-PIMQAT_AVX512_INLINE __m256i convert8(const GemmPlan& plan, Index column, __m256i p, const float* z) {
-  __m512d level;
-  if (plan.levels) {
-    level = _mm512_i32gather_pd(_mm256_sub_epi32(p, _mm256_set1_epi32(static_cast<int>(plan.p_lo))),
-                                plan.levels + column * plan.level_stride, 8);
-  } else {
-    const __m512d gain = _mm512_set1_pd(plan.gains ? plan.gains[column] : 1.0);
-    const __m512d offset = _mm512_set1_pd(plan.offsets ? plan.offsets[column] : 0.0);
-    const __m512d shifted = _mm512_sub_pd(_mm512_cvtepi32_pd(p), _mm512_set1_pd(plan.adc_p_lo));
-    level = _mm512_add_pd(_mm512_div_pd(_mm512_mul_pd(gain, shifted), _mm512_set1_pd(plan.delta)), offset);
+// The edge table E of pim/gaussian.h (4097 floats): the 8 bytes at E + 4 b are (E[b], E[b+1]).
+const std::uint64_t* bucket_edge_pairs() { return reinterpret_cast<const std::uint64_t*>(thermal_bucket_edges()); }
+
+// The straddle masks of the groups of 8 conversions of one batch, indexed by the kernel's group
+// numbering.
+struct StraddleLog {
+  std::vector<std::uint8_t> masks;
+  std::uint64_t drawn = 0;
+  void resize(Index groups) { masks.resize(static_cast<std::size_t>(groups)); }
+  std::uint8_t* mask(Index group) { return masks.data() + group; }
+};
+
+// The constants of convert8's decision (see there).
+struct Decision {
+  double below, above;
+  explicit Decision(const GemmPlan& plan)
+      : below(0.5 - (plan.decision_margin + plan.sigma * kThermalBucketMargin)),
+        above(0.5 + (plan.decision_margin + plan.sigma * kThermalBucketMargin)) {}
+};
+
+// The level convert8 decides with (exact, or the linear model's fma).
+inline double decision_level(const GemmPlan& plan, Index column, std::int32_t p) {
+  if (!plan.fast_levels) return plan.levels[column * plan.level_stride + p - plan.p_lo];
+  const double slope = plan.slopes ? plan.slopes[column] : plan.slope;
+  return std::fma(slope, static_cast<double>(p) - plan.adc_p_lo, plan.offsets ? plan.offsets[column] : 0.0);
+}
+
+// The lower-bound code convert8 gave a straddling conversion (its lane's value until settled):
+// the same operations on one lane.
+inline int lower_code(const GemmPlan& plan, Index column, std::int32_t p, std::uint32_t coarse) {
+  const double edge = static_cast<double>(thermal_bucket_edges()[coarse >> kThermalCoarseShift]);
+  const double k = std::floor(std::fma(plan.sigma, edge, decision_level(plan, column, p)) + Decision(plan).below);
+  return static_cast<int>(std::min(std::max(k, 0.0), static_cast<double>(plan.max_code)));
+}
+
+// One straddling conversion (layer column `column`, partial sum p, conversion j, coarse value):
+// its exact code from the fine word and the exact level (AdcBank::level, or the plan's level
+// table when it has one), and the correction coefficient (v(exact) - v(lower code)) of its lane.
+void settle_lane(const GemmPlan& plan, Index column, std::int32_t p, std::uint64_t j, std::uint32_t coarse,
+                 std::int32_t* target, std::int32_t coefficient) {
+  const int code_lo = lower_code(plan, column, p, coarse);
+  const double level =
+      plan.levels ? plan.levels[column * plan.level_stride + p - plan.p_lo] : plan.bank->level(column, p);
+  const int code = thermal_fine_code(plan, plan.bank->adc(), level, j, coarse);
+  const std::int64_t v = plan.code_value ? plan.code_value[code] : code;
+  const std::int64_t v_lo = plan.code_value ? plan.code_value[code_lo] : code_lo;
+  *target = static_cast<std::int32_t>(*target + coefficient * (v - v_lo));
+}
+
+// The noise of one batch (above).
+struct NoiseScratch {
+  std::vector<std::uint64_t> blocks;
+  std::vector<std::uint16_t> coarse;  // Philox words of the batch's blocks as uint16, block order
+  std::vector<Index> start;           // column c's coarse values start at coarse[start[c]]
+  std::vector<std::uint64_t> j0;      // and its first conversion is j0[c]
+
+  // The coarse values of batch column c from pixel `offset`.
+  const std::uint16_t* coarse8(Index c, Index offset) const {
+    return coarse.data() + start[static_cast<std::size_t>(c)] + offset;
   }
-  const __m512d noisy = _mm512_fmadd_pd(_mm512_set1_pd(plan.sigma), _mm512_cvtps_pd(_mm256_loadu_ps(z)), level);
-  __m512d code = _mm512_roundscale_pd(_mm512_add_pd(noisy, _mm512_set1_pd(0.5)), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-  code = _mm512_min_pd(_mm512_max_pd(code, _mm512_setzero_pd()), _mm512_set1_pd(static_cast<double>(plan.max_code)));
+  // Settles lanes `lanes` of the group of batch column c at pixel offset `offset` (layer column
+  // `column`, partial sums p[l], lane l accumulating in target[l]).
+  void settle(const GemmPlan& plan, std::uint8_t lanes, Index c, Index offset, Index column, const std::int32_t* p,
+              std::int32_t* target, std::int32_t coefficient, StraddleLog& log) const {
+    const auto k = static_cast<std::size_t>(c);
+    for (unsigned rest = lanes; rest != 0; rest &= rest - 1) {
+      const int l = __builtin_ctz(rest);
+      settle_lane(plan, column, p[l], j0[k] + static_cast<std::uint64_t>(offset + l),
+                  coarse[static_cast<std::size_t>(start[k] + offset + l)], target + l, coefficient);
+      ++log.drawn;
+    }
+  }
+};
+
+// v of 8 conversions of one column with partial sums p.
+// Without noise (kNoise false): the code of the exact level (table gather, or the linear formula
+// in AdcBank::level's operations), as AdcBank::convert.
+// With noise: the fast decision for the coarse values at `coarse`: the bounds lo = E[b] - m and
+// hi = E[b+1] + m of their buckets (pim/gaussian.h), the margin m folded into the constants. The
+// level is the exact one (table gather) or, on the linear model (plan.fast_levels), l' = fma(slope,
+// p - p_lo, offset), within a few ulp of it. With e = plan.decision_margin (>= 256 ulp of every
+// magnitude involved, make_plan) and the computed
+//   c_lo = fma(sigma, E[b], l') + (1/2 - e - sigma m),
+//   c_hi = fma(sigma, E[b+1], l') + (1/2 + e + sigma m),
+// every real x in [sigma lo + l, sigma hi + l] (l the exact level) has x + 1/2 in
+// (c_lo + e/2, c_hi - e/2); so when k = floor(c_lo) and c_hi < k + 1, the reference's
+// floor(fl(fl(sigma z + l) + 1/2)) is k for every z of the bucket, and its code is clamp(k). The
+// clamps also decide when k >= max_code (all codes max_code) or c_hi < 1 (all codes 0). Infinite
+// bounds give infinite c (never NaN) and decide only through the clamps. The undecided lanes
+// (a mask) are stored to *straddle_out unconditionally; their code here is clamp(k) (lower_code).
+template <bool kNoise>
+PIMQAT_AVX512_INLINE __m256i convert8(const GemmPlan& plan, Index column, __m256i p, const std::uint16_t* coarse,
+                                      const std::uint64_t* edge_pairs, std::uint8_t* straddle_out) {
+  const __m512d max_code = _mm512_set1_pd(static_cast<double>(plan.max_code)), half = _mm512_set1_pd(0.5);
+  __m512d code;
+  if constexpr (!kNoise) {
+    __m512d level;
+    if (plan.levels) {
+      level = _mm512_i32gather_pd(_mm256_sub_epi32(p, _mm256_set1_epi32(static_cast<int>(plan.p_lo))),
+                                  plan.levels + column * plan.level_stride, 8);
+    } else {
+      const __m512d gain = _mm512_set1_pd(plan.gains ? plan.gains[column] : 1.0);
+      const __m512d offset = _mm512_set1_pd(plan.offsets ? plan.offsets[column] : 0.0);
+      const __m512d shifted = _mm512_sub_pd(_mm512_cvtepi32_pd(p), _mm512_set1_pd(plan.adc_p_lo));
+      level = _mm512_add_pd(_mm512_div_pd(_mm512_mul_pd(gain, shifted), _mm512_set1_pd(plan.delta)), offset);
+    }
+    code = _mm512_roundscale_pd(_mm512_add_pd(level, half), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    code = _mm512_min_pd(_mm512_max_pd(code, _mm512_setzero_pd()), max_code);
+  } else {
+    __m512d level;
+    if (plan.fast_levels) {
+      const __m512d slope = _mm512_set1_pd(plan.slopes ? plan.slopes[column] : plan.slope);
+      const __m512d offset = _mm512_set1_pd(plan.offsets ? plan.offsets[column] : 0.0);
+      level = _mm512_fmadd_pd(slope, _mm512_sub_pd(_mm512_cvtepi32_pd(p), _mm512_set1_pd(plan.adc_p_lo)), offset);
+    } else {
+      level = _mm512_i32gather_pd(_mm256_sub_epi32(p, _mm256_set1_epi32(static_cast<int>(plan.p_lo))),
+                                  plan.levels + column * plan.level_stride, 8);
+    }
+    const __m256i bucket = _mm256_srli_epi32(
+        _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(coarse))), kThermalCoarseShift);
+    const __m512i pair =
+        _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15),
+                                 _mm512_i32gather_epi64(bucket, edge_pairs, 4));
+    const __m512d lower_edge = _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_castsi512_ps(pair)));
+    const __m512d upper_edge = _mm512_cvtps_pd(_mm256_castsi256_ps(_mm512_extracti64x4_epi64(pair, 1)));
+    const Decision decision(plan);
+    const __m512d sigma = _mm512_set1_pd(plan.sigma), one = _mm512_set1_pd(1.0);
+    const __m512d below = _mm512_set1_pd(decision.below), above = _mm512_set1_pd(decision.above);
+    const __m512d k = _mm512_roundscale_pd(_mm512_add_pd(_mm512_fmadd_pd(sigma, lower_edge, level), below),
+                                           _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    const __m512d c_hi = _mm512_add_pd(_mm512_fmadd_pd(sigma, upper_edge, level), above);
+    __mmask8 straddle = _mm512_cmp_pd_mask(k, max_code, _CMP_LT_OQ);
+    straddle = _mm512_mask_cmp_pd_mask(straddle, c_hi, one, _CMP_GE_OQ);
+    straddle = _mm512_mask_cmp_pd_mask(straddle, c_hi, _mm512_add_pd(k, one), _CMP_GE_OQ);
+    code = _mm512_min_pd(_mm512_max_pd(k, _mm512_setzero_pd()), max_code);
+    *straddle_out = straddle;
+  }
   const __m256i codes = _mm512_cvttpd_epi32(code);
   if (plan.code_value) return _mm256_i32gather_epi32(plan.code_value, codes, 4);
   return codes;
 }
 
-// Normals of every column of one (g, s) over a tile of 32 pixels: run (o, t) starts at
-// normals + start[o T + t] (covering 32 conversions from the tile's first pixel).
-struct NoiseScratch {
-  std::vector<std::uint64_t> blocks;
-  std::vector<float> normals;
-  std::vector<Index> start;
-};
-
-PIMQAT_AVX512 void tile_normals(const GemmPlan& plan, const PhiloxKeys& keys, Index column_begin, Index columns, int s,
-                                Index pixel0, NoiseScratch& scratch, Index tile_pixels = kTileBlocks * kL) {
+// Coarse values of every column of one batch (column c = column_begin + c of the layer, c <
+// columns) over `tile_pixels` pixels from pixel0. The pixels are consecutive and so are their
+// conversions: conversion_index is pixel-major, j(pixel + l) = j(pixel) + l (checked on the first
+// column; lanes past the last pixel read conversions of the next column and are never stored).
+PIMQAT_AVX512 void tile_coarse(const GemmPlan& plan, const PhiloxKeys& keys, Index column_begin, Index columns, int s,
+                               Index pixel0, Index tile_pixels, NoiseScratch& scratch) {
   const auto kTile = static_cast<std::uint64_t>(tile_pixels);
-  const std::size_t kMaxBlocks = kTile / 4 + 1;
   scratch.start.resize(static_cast<std::size_t>(columns));
-  if (plan.sigma == 0.0) {  // a die without noise on the level formula: every column reads zeros
-    std::fill(scratch.start.begin(), scratch.start.end(), Index{0});
-    scratch.normals.assign(static_cast<std::size_t>(tile_pixels) + 64, 0.0f);
-    return;
-  }
-  scratch.blocks.resize(static_cast<std::size_t>(columns) * kMaxBlocks);
+  scratch.j0.resize(static_cast<std::size_t>(columns));
+  scratch.blocks.resize(static_cast<std::size_t>(columns) * (kTile / 8 + 2));
   std::uint64_t* blocks = scratch.blocks.data();
   std::size_t n = 0;
+  // Column c + 1's conversions follow column c's by S P (conversion_index).
+  const std::uint64_t first_j0 = conversion_index(column_begin, s, plan.slices, pixel0, plan.pixels);
+  const std::uint64_t column_stride =
+      conversion_index(column_begin + 1, s, plan.slices, pixel0, plan.pixels) - first_j0;
+  PIMQAT_ASSERT(conversion_index(column_begin, s, plan.slices, pixel0 + tile_pixels - 1, plan.pixels) ==
+                first_j0 + kTile - 1);
   for (Index c = 0; c < columns; ++c) {
-    const std::uint64_t j0 = conversion_index(column_begin + c, s, plan.slices, pixel0, plan.pixels);
-    const std::uint64_t first = j0 >> 2, last = (j0 + kTile - 1) >> 2;
-    scratch.start[static_cast<std::size_t>(c)] = static_cast<Index>(n * 4 + (j0 & 3u));
+    const std::uint64_t j0 = first_j0 + static_cast<std::uint64_t>(c) * column_stride;
+    const std::uint64_t first = thermal_coarse_block(j0), last = thermal_coarse_block(j0 + kTile - 1);
+    scratch.start[static_cast<std::size_t>(c)] = static_cast<Index>(n * 8 + (j0 & 7u));
+    scratch.j0[static_cast<std::size_t>(c)] = j0;
     for (std::uint64_t b = first; b <= last; ++b) blocks[n++] = b;
   }
-  scratch.normals.resize(n * 4 + 64);
-  gaussian_blocks_impl(keys, blocks, static_cast<Index>(n), scratch.normals.data());
+  scratch.coarse.resize((n + 8) * 8);
+  philox_blocks(keys, blocks, static_cast<Index>(n), reinterpret_cast<std::uint32_t*>(scratch.coarse.data()));
 }
 
 // ---------------------------------------------------------------------------------------------
 // Differential and native (byte lanes, N <= 255): partial sums per pixel in int32 lanes
 // (16 pixels), then the ADC on int32 lanes: table gathers or the noise path.
 
-// v of 16 pixels of one column (z: the 16 normals of their conversions, Noisy only).
-PIMQAT_AVX512_INLINE __m512i adc16(const GemmPlan& plan, __m512i p, Index column, const float* z) {
+// v of 16 pixels of one column (layer column `column`, batch column c; Noisy: the halves are the
+// log's groups 2 c and 2 c + 1).
+PIMQAT_AVX512_INLINE __m512i adc16(const GemmPlan& plan, __m512i p, Index column, const NoiseScratch& scratch, Index c,
+                                   const std::uint64_t* edge_pairs, StraddleLog& log) {
   switch (plan.path) {
     case AdcPath::Lossless: return p;
     case AdcPath::SharedTable:
@@ -662,9 +740,14 @@ PIMQAT_AVX512_INLINE __m512i adc16(const GemmPlan& plan, __m512i p, Index column
       return _mm512_i32gather_epi32(_mm512_sub_epi32(p, _mm512_set1_epi32(static_cast<int>(plan.p_lo))),
                                     plan.table + column * plan.points, 4);
     case AdcPath::Noisy: {
-      const __m256i low = convert8(plan, column, _mm512_castsi512_si256(p), z);
-      const __m256i high = convert8(plan, column, _mm512_extracti64x4_epi64(p, 1), z + kL);
-      return _mm512_inserti64x4(_mm512_castsi256_si512(low), high, 1);
+      __m256i half[2];
+      for (int h = 0; h < 2; ++h) {
+        const __m256i ph = h == 0 ? _mm512_castsi512_si256(p) : _mm512_extracti64x4_epi64(p, 1);
+        half[h] = plan.sigma == 0.0
+                      ? convert8<false>(plan, column, ph, nullptr, nullptr, nullptr)
+                      : convert8<true>(plan, column, ph, scratch.coarse8(c, h * kL), edge_pairs, log.mask(2 * c + h));
+      }
+      return _mm512_inserti64x4(_mm512_castsi256_si512(half[0]), half[1], 1);
     }
     case AdcPath::Direct: break;
   }
@@ -710,6 +793,8 @@ PIMQAT_AVX512 void signed_schemes(const GemmPlan& plan) {
   // Differential magnitudes use bits u < b_w; bit 7 (weight 128) only for W- = 128 with b_w = 8,
   // which int8 cannot hold: the entry point excludes b_w = 8 for differential.
   const Index pairs = (plan.blocks + 1) / 2;
+  const bool noise = noisy && plan.sigma != 0.0;
+  const std::uint64_t* edge_pairs = bucket_edge_pairs();
   PimMoments total;
 #pragma omp parallel
   {
@@ -720,6 +805,8 @@ PIMQAT_AVX512 void signed_schemes(const GemmPlan& plan) {
     __m512i* sums = exact + out_channels;  // p per (o, column)
     __m512i* x = sums + sums_per_tile;
     NoiseScratch scratch;
+    StraddleLog log;
+    if (noise) log.resize(2 * sums_per_tile);
     const PhiloxKeys keys = philox_keys(plan.noise);
     VectorMoments moments;
     moments_reset(moments, plan.max_output);
@@ -763,23 +850,32 @@ PIMQAT_AVX512 void signed_schemes(const GemmPlan& plan) {
           }
           const int s = round;  // differential: the input bit of this round; native: slice 0
           const Index column_begin = g * out_channels * kColumns;
-          if (noisy) tile_normals(plan, keys, column_begin, sums_per_tile, s, pixel0, scratch, 2 * kL);
+          if (noise) tile_coarse(plan, keys, column_begin, sums_per_tile, s, pixel0, 2 * kL, scratch);
           for (Index o = 0; o < out_channels; ++o) {
             if constexpr (kDifferential) {
               const Index column = column_begin + 2 * o;
-              const float* z_plus = noisy ? scratch.normals.data() + scratch.start[static_cast<std::size_t>(2 * o)] : nullptr;
-              const float* z_minus =
-                  noisy ? scratch.normals.data() + scratch.start[static_cast<std::size_t>(2 * o + 1)] : nullptr;
-              const __m512i v = _mm512_sub_epi32(adc16(plan, sums[2 * o], column, z_plus),
-                                                 adc16(plan, sums[2 * o + 1], column + 1, z_minus));
+              const __m512i v =
+                  _mm512_sub_epi32(adc16(plan, sums[2 * o], column, scratch, 2 * o, edge_pairs, log),
+                                   adc16(plan, sums[2 * o + 1], column + 1, scratch, 2 * o + 1, edge_pairs, log));
               const __m128i shift = _mm_cvtsi32_si128(s);
               acc[o] = _mm512_add_epi32(acc[o], _mm512_sll_epi32(v, shift));
               exact[o] = _mm512_add_epi32(exact[o], _mm512_sll_epi32(_mm512_sub_epi32(sums[2 * o], sums[2 * o + 1]), shift));
             } else {
-              const float* z = noisy ? scratch.normals.data() + scratch.start[static_cast<std::size_t>(o)] : nullptr;
-              acc[o] = _mm512_add_epi32(acc[o], adc16(plan, sums[o], column_begin + o, z));
+              acc[o] = _mm512_add_epi32(acc[o], adc16(plan, sums[o], column_begin + o, scratch, o, edge_pairs, log));
               exact[o] = _mm512_add_epi32(exact[o], sums[o]);
             }
+          }
+          // The straddling conversions of this (g, round).
+          if (noise) {
+            for (Index c = 0; c < sums_per_tile; ++c)
+              for (int h = 0; h < 2; ++h)
+                if (const std::uint8_t lanes = log.masks[static_cast<std::size_t>(2 * c + h)]; lanes != 0) {
+                  const Index o = c / kColumns;
+                  const std::int32_t coefficient = kDifferential ? (c % 2 == 0 ? 1 : -1) * (1 << s) : 1;
+                  scratch.settle(plan, lanes, c, h * kL, column_begin + c,
+                                 reinterpret_cast<const std::int32_t*>(sums + c) + h * kL,
+                                 reinterpret_cast<std::int32_t*>(acc + o) + h * kL, coefficient, log);
+                }
           }
         }
       }
@@ -792,6 +888,7 @@ PIMQAT_AVX512 void signed_schemes(const GemmPlan& plan) {
       }
     }
     moments_flush(moments);
+    count_thermal_fine_conversions(log.drawn);
 #pragma omp critical(pimqat_pim_moments)
     total.merge(moments.total);
   }
@@ -815,7 +912,7 @@ PIMQAT_AVX512 bool signed_scheme_entry(const GemmPlan& plan) {
 // ---------------------------------------------------------------------------------------------
 // Bit-serial with thermal noise.
 
-template <int kChunks>
+template <int kChunks, bool kNoise>
 PIMQAT_AVX512 void bitserial_noisy(const GemmPlan& plan) {
   const Index out_channels = plan.out_channels, groups = plan.groups;
   const int a_bits = plan.act_bits, chunks = kChunks > 0 ? kChunks : plan.chunks, passes = plan.passes;
@@ -825,6 +922,7 @@ PIMQAT_AVX512 void bitserial_noisy(const GemmPlan& plan) {
   auto* coefficients = static_cast<__m512i*>(coefficient_storage.data());
   for (int s = 0; s < a_bits; ++s)
     for (int tp = 0; tp < passes; ++tp) coefficients[s * passes + tp] = bitserial_coefficients(plan, s, tp);
+  const std::uint64_t* edge_pairs = bucket_edge_pairs();
   PimMoments total;
 #pragma omp parallel
   {
@@ -836,6 +934,8 @@ PIMQAT_AVX512 void bitserial_noisy(const GemmPlan& plan) {
     __m512i* x = exact + per_tile;
     auto* acc = reinterpret_cast<__m256i*>(x + chunks);
     NoiseScratch scratch;
+    StraddleLog log;
+    if (kNoise) log.resize(out_channels * T * kTileBlocks);
     const PhiloxKeys keys = philox_keys(plan.noise);
     VectorMoments moments;
     moments_reset(moments, plan.max_output);
@@ -866,8 +966,9 @@ PIMQAT_AVX512 void bitserial_noisy(const GemmPlan& plan) {
               }
             }
           }
-          // 2. The normals of all columns of (g, s) over the tile.
-          tile_normals(plan, keys, g * out_channels * T, out_channels * T, s, pixel0, scratch);
+          // 2. The coarse noise of all columns of (g, s) over the tile.
+          if (kNoise)
+            tile_coarse(plan, keys, g * out_channels * T, out_channels * T, s, pixel0, kTileBlocks * kL, scratch);
           // 3. Conversions, A += 2^s c_t v.
           for (Index o = 0; o < out_channels; ++o) {
             const Index column0 = (g * out_channels + o) * T;
@@ -883,13 +984,34 @@ PIMQAT_AVX512 void bitserial_noisy(const GemmPlan& plan) {
                                        : k == 1 ? _mm512_extracti32x4_epi32(cnt, 1)
                                        : k == 2 ? _mm512_extracti32x4_epi32(cnt, 2)
                                                 : _mm512_extracti32x4_epi32(cnt, 3);
-                  const float* z = scratch.normals.data() + scratch.start[static_cast<std::size_t>(o * T + t)] + sub * kL;
-                  const __m256i v = convert8(plan, column0 + t, _mm256_cvtepu16_epi32(lane), z);
+                  const Index group = (o * T + t) * kTileBlocks + sub;  // of the straddle log
+                  const __m256i v =
+                      kNoise
+                          ? convert8<true>(plan, column0 + t, _mm256_cvtepu16_epi32(lane),
+                                           scratch.coarse8(o * T + t, sub * kL), edge_pairs, log.mask(group))
+                          : convert8<false>(plan, column0 + t, _mm256_cvtepu16_epi32(lane), nullptr, nullptr, nullptr);
                   const __m256i shifted = _mm256_sll_epi32(v, _mm_cvtsi32_si128(s + t));
                   a = t == plan.weight_bits - 1 ? _mm256_sub_epi32(a, shifted) : _mm256_add_epi32(a, shifted);
                 }
               }
             }
+          }
+          // 4. The straddling conversions of (g, s).
+          if (kNoise) {
+            for (Index c = 0; c < out_channels * T; ++c)
+              for (Index sub = 0; sub < sub_blocks; ++sub)
+                if (const std::uint8_t lanes = log.masks[static_cast<std::size_t>(c * kTileBlocks + sub)]; lanes != 0) {
+                  const Index o = c / T;
+                  const int t = static_cast<int>(c % T);
+                  // p of pixel l and slot t % 4 is 16-bit lane 4 l + t % 4 of its pass's counts.
+                  const auto* count =
+                      reinterpret_cast<const std::uint16_t*>(counts + (o * passes + t / kPimSlots) * kTileBlocks + sub);
+                  std::int32_t p[kL];
+                  for (Index l = 0; l < kL; ++l) p[l] = count[kPimSlots * l + t % kPimSlots];
+                  const std::int32_t coefficient = (t == plan.weight_bits - 1 ? -1 : 1) * (1 << (s + t));
+                  scratch.settle(plan, lanes, c, sub * kL, (g * out_channels + o) * T + t, p,
+                                 reinterpret_cast<std::int32_t*>(acc + o * kTileBlocks + sub), coefficient, log);
+                }
           }
         }
       }
@@ -901,6 +1023,7 @@ PIMQAT_AVX512 void bitserial_noisy(const GemmPlan& plan) {
       }
     }
     moments_flush(moments);
+    count_thermal_fine_conversions(log.drawn);
 #pragma omp critical(pimqat_pim_moments)
     total.merge(moments.total);
   }
@@ -953,11 +1076,35 @@ PIMQAT_AVX512 bool bitserial(const GemmPlan& plan) {
     case AdcPath::Noisy:
       if (!plan.bulk_noise()) return false;
       set_kernel_route(plan.sigma == 0.0 ? "avx512 bit-serial, level formula" : "avx512 bit-serial, noise");
+      if (plan.sigma == 0.0) {
+        switch (plan.chunks) {
+          case 1:
+            bitserial_noisy<1, false>(plan);
+            return true;
+          case 5:
+            bitserial_noisy<5, false>(plan);
+            return true;
+          case 9:
+            bitserial_noisy<9, false>(plan);
+            return true;
+          default:
+            bitserial_noisy<0, false>(plan);
+            return true;
+        }
+      }
       switch (plan.chunks) {
-        case 1: bitserial_noisy<1>(plan); return true;
-        case 5: bitserial_noisy<5>(plan); return true;
-        case 9: bitserial_noisy<9>(plan); return true;
-        default: bitserial_noisy<0>(plan); return true;
+        case 1:
+          bitserial_noisy<1, true>(plan);
+          return true;
+        case 5:
+          bitserial_noisy<5, true>(plan);
+          return true;
+        case 9:
+          bitserial_noisy<9, true>(plan);
+          return true;
+        default:
+          bitserial_noisy<0, true>(plan);
+          return true;
       }
     case AdcPath::Direct: return false;
   }
@@ -1060,8 +1207,64 @@ PIMQAT_AVX512 void pack_block_avx512(const BlockSource& src, const Index* base, 
   }
 }
 
-void gaussian_blocks_avx512(const PhiloxWords& stream, const std::uint64_t* blocks, Index count, float* out) {
-  gaussian_blocks_impl(philox_keys(stream), blocks, count, out);
+PIMQAT_AVX512 std::uint64_t thermal_codes_avx512(const PhiloxWords& stream, std::uint64_t j0, Index count, double sigma,
+                                                 const Adc& adc, const double* levels, std::int32_t* codes) {
+  // The kernels' noise path on batches of 512 conversions of one column, whose level table is the
+  // batch's levels (p = the index in the batch).
+  constexpr Index kBatch = 512;
+  const AdcBank bank(adc);
+  GemmPlan plan;
+  plan.sigma = sigma;
+  plan.noise = stream;
+  plan.noise_words = true;
+  plan.bank = &bank;
+  plan.max_code = adc.max_code();
+  const PhiloxKeys keys = philox_keys(stream);
+  const std::uint64_t* edge_pairs = bucket_edge_pairs();
+  std::vector<double> level_batch(kBatch);
+  alignas(64) std::int32_t values[kBatch];
+  NoiseScratch scratch;
+  StraddleLog log;
+  log.resize(kBatch / kL);
+  // The decision margin as make_plan sets it, from the largest |level|.
+  __m512d largest[4] = {_mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd()};
+  Index at = 0;
+  for (; at + 4 * kL <= count; at += 4 * kL)
+    for (int k = 0; k < 4; ++k)
+      largest[k] = _mm512_max_pd(largest[k], _mm512_abs_pd(_mm512_loadu_pd(levels + at + k * kL)));
+  double max_level =
+      _mm512_reduce_max_pd(_mm512_max_pd(_mm512_max_pd(largest[0], largest[1]), _mm512_max_pd(largest[2], largest[3])));
+  for (; at < count; ++at) max_level = std::max(max_level, std::abs(levels[at]));
+  plan.decision_margin = std::ldexp(1.0, std::ilogb(max_level + 8.0 * sigma + 2.0) + 1 - 44);
+  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  for (Index i0 = 0; i0 < count; i0 += kBatch) {
+    const Index n = std::min(kBatch, count - i0);  // a last partial batch: lanes past n at level 0, never kept
+    if (n == kBatch) {
+      plan.levels = levels + i0;
+    } else {
+      std::fill(std::copy(levels + i0, levels + i0 + n, level_batch.begin()), level_batch.end(), 0.0);
+      plan.levels = level_batch.data();
+    }
+
+    // One column of `kBatch` pixels whose conversions start at j0 + i0 (conversion_index(0, 0, 1,
+    // pixel, pixels) = pixel: pixel = j0 + i0 + l).
+    plan.slices = 1;
+    plan.pixels = static_cast<Index>(j0 + static_cast<std::uint64_t>(i0)) + kBatch;
+    tile_coarse(plan, keys, 0, 1, 0, static_cast<Index>(j0 + static_cast<std::uint64_t>(i0)), kBatch, scratch);
+    for (Index i = 0; i < n; i += kL) {
+      const __m256i p = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(i)), lanes);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(values + i),
+                         convert8<true>(plan, 0, p, scratch.coarse8(0, i), edge_pairs, log.mask(i / kL)));
+    }
+    for (Index i = 0; i < n; i += kL) {
+      std::int32_t p[kL];
+      for (Index l = 0; l < kL; ++l) p[l] = static_cast<std::int32_t>(i + l);
+      if (const std::uint8_t straddle = *log.mask(i / kL); straddle != 0)
+        scratch.settle(plan, straddle, 0, i, 0, p, values + i, 1, log);
+    }
+    std::copy(values, values + n, codes + i0);
+  }
+  return log.drawn;
 }
 
 }  // namespace pimqat::pim::detail

@@ -1,14 +1,14 @@
 #pragma once
 // Module-private: the generic PIM product over the packed layout (pim/kernels/packed.h), int64
-// sums, any configuration and ADC path, parameterized by how partial sums are counted and how
-// normals are made. Everything has internal linkage: the portable path (portable.cpp) and the AVX2
-// path (avx2.cpp, compiled for AVX2 under a target pragma) each get their own copy, so no
+// sums, any configuration and ADC path, parameterized by how partial sums are counted. Thermal
+// noise takes the fast decision of pim/gaussian.h one conversion at a time: one scalar Philox block
+// per 8 conversions for the coarse values, a second one only where the bucket straddles a code
+// threshold. Everything has internal linkage: the portable path (portable.cpp) and the AVX2 path
+// (avx2.cpp, compiled for AVX2 under a target pragma) each get their own copy, so no
 // instruction-set-specific code can leak into the other through the linker.
 //
 // Counter: void operator()(const uint16_t* xs /*[chunk][8 lanes]*/, const uint16_t* wg, int chunks,
 //                          int pass, int slot, int64_t* p) const   -- p[l] = sum_chunks popcount
-// Normals: void operator()(const PhiloxWords&, const uint64_t* blocks, Index count, float* out) const
-//          -- as gaussian_blocks
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -16,6 +16,7 @@
 #include "pim/gaussian.h"
 #include "pim/kernels/dispatch.h"
 #include "pim/kernels/internal.h"
+#include "pim/kernels/noise.h"
 #include "pim/kernels/reference.h"
 
 namespace pimqat::pim::detail {
@@ -23,32 +24,40 @@ namespace {
 
 constexpr Index kGenericLanes = kPimBlockPixels;
 
-// The normals of conversions [j0, j0 + n), n <= 8.
-template <class Normals>
-void generic_normals(const GemmPlan& plan, const Normals& make, std::uint64_t j0, Index n, float* out) {
-  if (plan.sigma == 0.0) {  // a die without noise on the level formula: fma(0, 0, level) = level
-    std::fill(out, out + n, 0.0f);
-    return;
+// The coarse values of a run of consecutive conversions, one Philox block per 8.
+class CoarseNoise {
+ public:
+  explicit CoarseNoise(const GemmPlan& plan) : plan_(plan) {}
+  std::uint32_t operator()(std::uint64_t j) {
+    const std::uint64_t b = thermal_coarse_block(j);
+    if (b != block_index_) {
+      block_ = plan_.noise_block(b);
+      block_index_ = b;
+    }
+    return thermal_coarse(block_, j);
   }
-  if (!plan.noise_words) {
-    for (Index l = 0; l < n; ++l) out[l] = gaussian_at(plan.bank->noise_stream(), j0 + static_cast<std::uint64_t>(l));
-    return;
-  }
-  std::uint64_t blocks[4];
-  float z[16];
-  const std::uint64_t first = j0 >> 2, last = (j0 + static_cast<std::uint64_t>(n) - 1) >> 2;
-  const Index count = static_cast<Index>(last - first) + 1;
-  for (Index b = 0; b < count; ++b) blocks[b] = first + static_cast<std::uint64_t>(b);
-  make(plan.noise, blocks, count, z);
-  const auto skip = static_cast<Index>(j0 & 3u);
-  for (Index l = 0; l < n; ++l) out[l] = z[skip + l];
+
+ private:
+  const GemmPlan& plan_;
+  std::uint64_t block_index_ = ~std::uint64_t{0};
+  PhiloxBlock block_{};
+};
+
+// The code of conversion j at a noise-free level (sigma > 0), counting fine-word draws.
+inline int generic_noisy_code(const GemmPlan& plan, const Adc& adc, const float* edges, CoarseNoise& coarse_noise,
+                              std::uint64_t j, double level, std::uint64_t& fine_draws) {
+  const std::uint32_t coarse = coarse_noise(j);
+  const int code = thermal_bucket_code(adc, plan.sigma, level, edges, coarse);
+  if (code >= 0) return code;
+  ++fine_draws;
+  return thermal_fine_code(plan, adc, level, j, coarse);
 }
 
 // acc[l] += coefficient * v(column, s, p[l]) for the block's valid lanes (the padded ones are
 // never written out).
-template <class Normals>
-void generic_convert(const GemmPlan& plan, const Normals& make, Index column, int s, Index pixel0, Index valid,
-                     const std::int64_t* p, std::int64_t coefficient, std::int64_t* acc) {
+inline void generic_convert(const GemmPlan& plan, const float* edges, Index column, int s, Index pixel0, Index valid,
+                            const std::int64_t* p, std::int64_t coefficient, std::int64_t* acc,
+                            std::uint64_t& fine_draws) {
   switch (plan.path) {
     case AdcPath::Lossless:
       for (Index l = 0; l < valid; ++l) acc[l] += coefficient * p[l];
@@ -62,9 +71,10 @@ void generic_convert(const GemmPlan& plan, const Normals& make, Index column, in
       return;
     }
     case AdcPath::Noisy: {
-      float z[kGenericLanes];
-      generic_normals(plan, make, conversion_index(column, s, plan.slices, pixel0, plan.pixels), valid, z);
+      // The block's conversions are consecutive: j(pixel0 + l) = j(pixel0) + l.
+      const std::uint64_t j0 = conversion_index(column, s, plan.slices, pixel0, plan.pixels);
       const Adc& adc = plan.bank->adc();
+      CoarseNoise coarse_noise(plan);
       for (Index l = 0; l < valid; ++l) {
         double level;
         if (plan.levels) {
@@ -73,7 +83,9 @@ void generic_convert(const GemmPlan& plan, const Normals& make, Index column, in
           const double gain = plan.gains ? plan.gains[column] : 1.0, offset = plan.offsets ? plan.offsets[column] : 0.0;
           level = gain * (static_cast<double>(p[l]) - plan.adc_p_lo) / plan.delta + offset;
         }
-        const int code = adc.code(std::fma(plan.sigma, static_cast<double>(z[l]), level));
+        const int code = plan.sigma == 0.0 ? adc.code(level)
+                                           : generic_noisy_code(plan, adc, edges, coarse_noise,
+                                                                j0 + static_cast<std::uint64_t>(l), level, fine_draws);
         acc[l] += coefficient * (plan.code_value ? plan.code_value[code] : code);
       }
       return;
@@ -90,15 +102,17 @@ void generic_convert(const GemmPlan& plan, const Normals& make, Index column, in
   }
 }
 
-template <class Counter, class Normals>
-void generic_gemm(const GemmPlan& plan, const Counter& count_plane, const Normals& make) {
+template <class Counter>
+void generic_gemm(const GemmPlan& plan, const Counter& count_plane) {
   constexpr Index kL = kGenericLanes;
   const Index out_channels = plan.out_channels, groups = plan.groups;
   const int a_bits = plan.act_bits, w_bits = plan.weight_bits, chunks = plan.chunks, T = plan.column_slices;
+  const float* edges = thermal_bucket_edges();
   PimMoments total;
 #pragma omp parallel if (plan.pixels * out_channels * groups * a_bits * w_bits > (Index{1} << 15))
   {
     MomentAccumulator moments;
+    std::uint64_t fine_draws = 0;
 #pragma omp for schedule(dynamic, 4)
     for (Index block = 0; block < plan.blocks; ++block) {
       std::int64_t acc[kL], exact[kL], p[kL], q[kL], cnt[kL];
@@ -118,7 +132,7 @@ void generic_gemm(const GemmPlan& plan, const Counter& count_plane, const Normal
                 for (int t = 0; t < w_bits; ++t) {
                   count_plane(xg + s * chunks * kL, wg, chunks, t / kPimSlots, t % kPimSlots, p);
                   const std::int64_t coefficient = (std::int64_t{1} << s) * plan.weight_coefficient(t);
-                  generic_convert(plan, make, column0 + t, s, pixel0, valid, p, coefficient, acc);
+                  generic_convert(plan, edges, column0 + t, s, pixel0, valid, p, coefficient, acc, fine_draws);
                   for (Index l = 0; l < kL; ++l) exact[l] += coefficient * p[l];
                 }
               break;
@@ -133,8 +147,8 @@ void generic_gemm(const GemmPlan& plan, const Counter& count_plane, const Normal
                   for (Index l = 0; l < kL; ++l) q[l] += cnt[l] << u;
                 }
                 const std::int64_t weight = std::int64_t{1} << s;
-                generic_convert(plan, make, column0, s, pixel0, valid, p, weight, acc);
-                generic_convert(plan, make, column0 + 1, s, pixel0, valid, q, -weight, acc);
+                generic_convert(plan, edges, column0, s, pixel0, valid, p, weight, acc, fine_draws);
+                generic_convert(plan, edges, column0 + 1, s, pixel0, valid, q, -weight, acc, fine_draws);
                 for (Index l = 0; l < kL; ++l) exact[l] += weight * (p[l] - q[l]);
               }
               break;
@@ -146,7 +160,7 @@ void generic_gemm(const GemmPlan& plan, const Counter& count_plane, const Normal
                   const std::int64_t coefficient = (std::int64_t{1} << s) * plan.weight_coefficient(t);
                   for (Index l = 0; l < kL; ++l) p[l] += coefficient * cnt[l];
                 }
-              generic_convert(plan, make, column0, 0, pixel0, valid, p, 1, acc);
+              generic_convert(plan, edges, column0, 0, pixel0, valid, p, 1, acc, fine_draws);
               for (Index l = 0; l < kL; ++l) exact[l] += p[l];
               break;
           }
@@ -159,10 +173,29 @@ void generic_gemm(const GemmPlan& plan, const Counter& count_plane, const Normal
         }
       }
     }
+    count_thermal_fine_conversions(fine_draws);
 #pragma omp critical(pimqat_pim_moments)
     total.merge(moments.m);
   }
   if (plan.moments) plan.moments->merge(total);
+}
+
+// thermal_codes (pim/kernels/noise.h) through generic_noisy_code.
+inline std::uint64_t generic_thermal_codes(const PhiloxWords& stream, std::uint64_t j0, Index count, double sigma,
+                                           const Adc& adc, const double* levels, std::int32_t* codes) {
+  const AdcBank bank(adc);
+  GemmPlan plan;
+  plan.sigma = sigma;
+  plan.noise = stream;
+  plan.noise_words = true;
+  plan.bank = &bank;
+  const float* edges = thermal_bucket_edges();
+  CoarseNoise coarse_noise(plan);
+  std::uint64_t fine_draws = 0;
+  for (Index i = 0; i < count; ++i)
+    codes[i] =
+        generic_noisy_code(plan, adc, edges, coarse_noise, j0 + static_cast<std::uint64_t>(i), levels[i], fine_draws);
+  return fine_draws;
 }
 
 }  // namespace

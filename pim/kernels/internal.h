@@ -3,12 +3,14 @@
 // (pim/kernels/portable.cpp, avx2.cpp, avx512.cpp). Everything here is fixed before a kernel runs
 // (tables, bounds, noise words), so the kernels only compute. See pim/kernels/packed.h for the
 // layouts and the exactness rule.
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
 #include "core/rng.h"
 #include "core/tensor.h"
 #include "pim/adc.h"
+#include "pim/gaussian.h"
 #include "pim/kernels/noise.h"
 #include "pim/kernels/packed.h"
 #include "pim/scheme.h"
@@ -21,7 +23,8 @@ enum class AdcPath {
   SharedTable,  // fixed ADC, the same for every column: v = table[p - p_lo]
   ColumnTable,  // fixed ADC per column (a die without noise): v = table[column * points + p - p_lo]
   Noisy,        // thermal noise: code = clamp(floor(fma(sigma, z_j, level(column, p)) + 1/2)), v = code_value[code]
-                // (sigma = 0, no normals drawn: a die without noise whose tables would be too big)
+                // by the fast decision (pim/gaussian.h); sigma = 0: code of the level, no noise drawn
+                // (a die without noise whose tables would be too big)
   Direct,       // anything else: AdcBank::convert per conversion (scalar)
 };
 
@@ -54,14 +57,27 @@ struct GemmPlan {
   const double* gains = nullptr;
   const double* offsets = nullptr;
   double adc_p_lo = 0.0, delta = 1.0;
+  // Noisy with sigma > 0: the AVX-512 fast decision (avx512.cpp convert8) may take the level of a
+  // linear-model column as fma(slopes[column], p - p_lo_adc, offset[column]) (slopes null: `slope`
+  // for every column, offsets null: 0), within a few ulps of AdcBank::level, and decides with the
+  // margin decision_margin >= 256 ulp of every value it compares (see convert8). fast_levels:
+  // such slopes are set (linear model); otherwise the exact levels above.
+  bool fast_levels = false;
+  const double* slopes = nullptr;
+  double slope = 1.0;
+  double decision_margin = 0.0;
   int max_code = 1;
   const std::int32_t* code_value = nullptr;  // code -> v (integer read-out), null: v = code
   double sigma = 0.0;
   PhiloxWords noise;
-  bool noise_words = false;  // noise usable through gaussian_blocks (else RandomStream::block)
-  // The normals can be made in bulk: none are needed (sigma = 0) or their Philox words are known.
+  bool noise_words = false;  // the noise stream's Philox words are known (else RandomStream::block)
+  // The noise can be made in bulk (SIMD Philox): none is needed (sigma = 0) or its words are known.
   bool bulk_noise() const { return sigma == 0.0 || noise_words; }
   const AdcBank* bank = nullptr;
+  // Philox block b of the noise stream.
+  PhiloxBlock noise_block(std::uint64_t b) const {
+    return noise_words ? philox_block(noise, b) : bank->noise_stream().block(b);
+  }
   std::int64_t sum_coefficient = 0;
 
   // Bounds over all operands in range: |v| <= max_value, every |A| and |y| <= max_output (used by
@@ -117,14 +133,30 @@ bool convert_row_portable(const float* src, Index n, float max_value, std::uint8
 bool convert_row_avx2(const float* src, Index n, float max_value, std::uint8_t* dst);
 bool convert_row_avx512(const float* src, Index n, float max_value, std::uint8_t* dst);
 
-void gaussian_blocks_portable(const PhiloxWords& stream, const std::uint64_t* blocks, Index count, float* out);
-void gaussian_blocks_avx2(const PhiloxWords& stream, const std::uint64_t* blocks, Index count, float* out);
-void gaussian_blocks_avx512(const PhiloxWords& stream, const std::uint64_t* blocks, Index count, float* out);
+// thermal_codes (pim/kernels/noise.h) on each path.
+std::uint64_t thermal_codes_portable(const PhiloxWords& stream, std::uint64_t j0, Index count, double sigma,
+                                     const Adc& adc, const double* levels, std::int32_t* codes);
+std::uint64_t thermal_codes_avx2(const PhiloxWords& stream, std::uint64_t j0, Index count, double sigma, const Adc& adc,
+                                 const double* levels, std::int32_t* codes);
+std::uint64_t thermal_codes_avx512(const PhiloxWords& stream, std::uint64_t j0, Index count, double sigma,
+                                   const Adc& adc, const double* levels, std::int32_t* codes);
 
-// Normals of the conversions [j0, j0 + count) of a stream into out[0 .. count), computed with
-// `blocks` (the path's gaussian_blocks) over whole Philox blocks; scratch holds >= count + 8
-// floats and (count + 8) / 4 + 1 block indices.
-using GaussianBlocks = void (*)(const PhiloxWords&, const std::uint64_t*, Index, float*);
+// The fast decision of pim/gaussian.h for one conversion (sigma > 0): the code when the bounds of
+// the coarse value's bucket give the same code, else -1 (then the fine word decides:
+// thermal_fine_code).
+inline int thermal_bucket_code(const Adc& adc, double sigma, double level, const float* edges, std::uint32_t coarse) {
+  const std::uint32_t bucket = coarse >> kThermalCoarseShift;
+  const double lo = static_cast<double>(edges[bucket]) - kThermalBucketMargin;
+  const double hi = static_cast<double>(edges[bucket + 1]) + kThermalBucketMargin;
+  const int code = adc.code(std::fma(sigma, lo, level));
+  return code == adc.code(std::fma(sigma, hi, level)) ? code : -1;
+}
+// The code from the exact normal of conversion j (coarse value known, fine word drawn).
+inline int thermal_fine_code(const GemmPlan& plan, const Adc& adc, double level, std::uint64_t j,
+                             std::uint32_t coarse) {
+  const std::uint32_t fine = thermal_fine(plan.noise_block(thermal_fine_block(j)), j);
+  return adc.code(std::fma(plan.sigma, thermal_normal(coarse, fine), level));
+}
 
 // Thread-local partial moments, merged at the end of a product.
 struct MomentAccumulator {

@@ -1,9 +1,10 @@
 #include "pim/kernels/noise.h"
 
+#include <atomic>
+#include <cmath>
 #include <string>
 
 #include "core/error.h"
-#include "pim/gaussian.h"
 #include "pim/kernels/internal.h"
 
 namespace pimqat::pim {
@@ -21,41 +22,37 @@ std::optional<PhiloxWords> PhiloxWords::of(const RngKey& key) {
   const RandomStream stream(key);
   for (std::uint64_t b : {std::uint64_t{0}, std::uint64_t{1}, (std::uint64_t{1} << 33) + 5}) {
     const PhiloxBlock expected = stream.block(b);
-    const PhiloxBlock actual =
-        philox4x32({static_cast<std::uint32_t>(b), static_cast<std::uint32_t>(b >> 32), words.counter_high[0],
-                    words.counter_high[1]},
-                   {words.key[0], words.key[1]});
-    if (actual != expected) return std::nullopt;
+    if (philox_block(words, b) != expected) return std::nullopt;
   }
   return words;
 }
 
-void gaussian_blocks(const PhiloxWords& stream, const std::uint64_t* blocks, Index count, float* out, KernelIsa isa) {
+std::uint64_t thermal_codes(const PhiloxWords& stream, std::uint64_t j0, Index count, double sigma, const Adc& adc,
+                            const double* levels, std::int32_t* codes, KernelIsa isa) {
   if (!kernel_isa_supported(isa))
-    throw Error("gaussian_blocks: kernel path '" + std::string(kernel_isa_name(isa)) + "' is not supported by this CPU");
+    throw Error("thermal_codes: kernel path '" + std::string(kernel_isa_name(isa)) + "' is not supported by this CPU");
+  if (!(sigma > 0.0) || !std::isfinite(sigma)) throw Error("thermal_codes: sigma must be finite and > 0");
   switch (isa) {
-    case KernelIsa::Avx512: detail::gaussian_blocks_avx512(stream, blocks, count, out); return;
-    case KernelIsa::Avx2: detail::gaussian_blocks_avx2(stream, blocks, count, out); return;
-    case KernelIsa::Portable: detail::gaussian_blocks_portable(stream, blocks, count, out); return;
+    case KernelIsa::Avx512:
+      return detail::thermal_codes_avx512(stream, j0, count, sigma, adc, levels, codes);
+    case KernelIsa::Avx2:
+      return detail::thermal_codes_avx2(stream, j0, count, sigma, adc, levels, codes);
+    case KernelIsa::Portable:
+      return detail::thermal_codes_portable(stream, j0, count, sigma, adc, levels, codes);
   }
+  return 0;
 }
+
+namespace {
+std::atomic<std::uint64_t> g_thermal_fine_conversions{0};
+}  // namespace
+
+std::uint64_t thermal_fine_conversions() { return g_thermal_fine_conversions.load(std::memory_order_relaxed); }
 
 namespace detail {
 
-void gaussian_blocks_portable(const PhiloxWords& stream, const std::uint64_t* blocks, Index count, float* out) {
-  for (Index i = 0; i < count; ++i) {
-    const std::uint64_t b = blocks[i];
-    const PhiloxBlock words =
-        philox4x32({static_cast<std::uint32_t>(b), static_cast<std::uint32_t>(b >> 32), stream.counter_high[0],
-                    stream.counter_high[1]},
-                   {stream.key[0], stream.key[1]});
-    const GaussianPair first = gaussian_pair(words[0], words[1]);
-    const GaussianPair second = gaussian_pair(words[2], words[3]);
-    out[4 * i + 0] = first.z0;
-    out[4 * i + 1] = first.z1;
-    out[4 * i + 2] = second.z0;
-    out[4 * i + 3] = second.z1;
-  }
+void count_thermal_fine_conversions(std::uint64_t count) {
+  if (count != 0) g_thermal_fine_conversions.fetch_add(count, std::memory_order_relaxed);
 }
 
 }  // namespace detail

@@ -183,7 +183,7 @@ std::atomic<std::int64_t> g_max_table_entries{kDefaultMaxAdcTableEntries};
 
 struct PlanStorage {
   std::vector<std::int32_t> table, code_value;
-  std::vector<double> gains, offsets;
+  std::vector<double> gains, offsets, slopes;
   std::shared_ptr<const AdcTables> tables;
 };
 
@@ -199,6 +199,35 @@ void set_column_parameters(const AdcBank& bank, PlanStorage& storage, GemmPlan& 
   }
   plan.gains = storage.gains.data();
   plan.offsets = storage.offsets.data();
+}
+
+// A noisy plan's fast-decision parameters (GemmPlan::fast_levels, decision_margin): every level,
+// approximate level and fma(sigma, bound, level) has magnitude below M = max |level| + 8 sigma + 2
+// (|bound| < 7.2 for the finite bounds), and the margin is the power of two >= M 2^-44, 256 ulp
+// of M: the decision's and the reference's rounding errors (a few ulp) stay far inside it.
+void set_noise_decision(const AdcBank& bank, PlanStorage& storage, GemmPlan& plan) {
+  const double range = static_cast<double>(plan.p_hi - plan.p_lo);
+  double max_level = 0.0;
+  if (bank.curve() == CurveModel::Linear) {
+    plan.fast_levels = true;
+    plan.slope = 1.0 / plan.delta;
+    max_level = range / plan.delta;
+    if (!bank.ideal_columns()) {
+      set_column_parameters(bank, storage, plan);
+      storage.slopes.resize(storage.gains.size());
+      for (std::size_t c = 0; c < storage.gains.size(); ++c) {
+        storage.slopes[c] = storage.gains[c] / plan.delta;
+        max_level = std::max(max_level, std::abs(storage.gains[c]) * range / plan.delta + std::abs(storage.offsets[c]));
+      }
+      plan.slopes = storage.slopes.data();
+    }
+  }
+  if (plan.levels) {
+    const AdcTables& t = *storage.tables;
+    for (const double l : t.levels) max_level = std::max(max_level, std::abs(l));
+  }
+  const double bound = max_level + 8.0 * plan.sigma + 2.0;
+  plan.decision_margin = std::ldexp(1.0, std::ilogb(bound) + 1 - 44);
 }
 
 GemmPlan make_plan(const Decomposition& d, const AdcBank& bank, const PackedActivations& x, const PackedWeights& w,
@@ -291,6 +320,7 @@ GemmPlan make_plan(const Decomposition& d, const AdcBank& bank, const PackedActi
       } else {
         plan.path = AdcPath::Direct;
       }
+      if (plan.path == AdcPath::Noisy) set_noise_decision(bank, storage, plan);
     }
   }
 

@@ -30,17 +30,11 @@ struct PortableCounter {
   }
 };
 
-struct PortableNormals {
-  void operator()(const PhiloxWords& stream, const std::uint64_t* blocks, Index count, float* out) const {
-    gaussian_blocks_portable(stream, blocks, count, out);
-  }
-};
-
 }  // namespace
 
 void gemm_portable(const GemmPlan& plan) {
   set_kernel_route("portable");
-  generic_gemm(plan, PortableCounter{}, PortableNormals{});
+  generic_gemm(plan, PortableCounter{});
 }
 
 void extract_bits_portable(const std::uint8_t* tile, Index groups, int chunks, int planes, std::uint16_t* out) {
@@ -79,6 +73,11 @@ void pack_block_portable(const BlockSource& src, const Index* base, Index valid,
       tile[static_cast<std::size_t>(t * kL + l)] = (offset >= 0 && l < valid) ? src.source[base[l] + offset] : 0;
   }
   extract_bits_portable(tile.data(), src.groups, src.chunks, src.planes, out);
+}
+
+std::uint64_t thermal_codes_portable(const PhiloxWords& stream, std::uint64_t j0, Index count, double sigma,
+                                     const Adc& adc, const double* levels, std::int32_t* codes) {
+  return generic_thermal_codes(stream, j0, count, sigma, adc, levels, codes);
 }
 
 }  // namespace pimqat::pim::detail

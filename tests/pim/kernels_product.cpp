@@ -5,7 +5,9 @@
 // multiples of the vector widths (8, 16, 32), odd C_out and NCHW placement with image sizes that
 // cut the 8-pixel blocks. Each case also checks the exact product and the moments. The route every
 // case took (pim/kernels/dispatch.h) is counted, printed, recorded as a test property, and the
-// AVX-512 routes that should cover a case are required to have run.
+// AVX-512 routes that should cover a case are required to have run. The noisy cases must also have
+// made every path take the thermal noise's fine-word fallback (pim/gaussian.h: a coarse bucket
+// that straddles a code threshold) somewhere, not only its fast decision.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -20,6 +22,7 @@
 #include "core/rng.h"
 #include "pim/die.h"
 #include "pim/kernels/dispatch.h"
+#include "pim/kernels/noise.h"
 #include "pim/kernels/packed.h"
 #include "pim/kernels/reference.h"
 
@@ -60,7 +63,7 @@ struct ForcedIsa {
   ~ForcedIsa() { force_kernel_isa(std::nullopt); }
 };
 
-enum class Chip { Ideal, Lossless, Clipped, GainOffset, Smooth, Measured, Noisy, NoisyIdealColumns };
+enum class Chip { Ideal, Lossless, Clipped, GainOffset, Smooth, Measured, Noisy, NoisyIdealColumns, NoisyWide };
 
 const char* chip_name(Chip c) {
   switch (c) {
@@ -72,6 +75,8 @@ const char* chip_name(Chip c) {
     case Chip::Measured: return "measured";
     case Chip::Noisy: return "noisy";
     case Chip::NoisyIdealColumns: return "noisy-ideal-columns";
+    case Chip::NoisyWide:
+      return "noisy-wide";
   }
   return "?";
 }
@@ -103,6 +108,29 @@ std::map<std::string, int>& route_counts() {
   return counts;
 }
 
+// Fine words drawn by each route's products (thermal_fine_conversions()), keyed like route_counts.
+std::map<std::string, std::uint64_t>& fine_draws() {
+  static std::map<std::string, std::uint64_t> draws;
+  return draws;
+}
+
+// Every noisy route must have taken the fine-word fallback in some case: the AVX-512 kernels'
+// vector decision (bit-serial and the signed schemes' convert8) and the generic scalar one.
+void expect_fine_draws_on_every_path(const char* test) {
+  std::vector<std::string> routes;
+  if (kernel_isa_supported(KernelIsa::Avx512))
+    for (const char* r :
+         {"avx512: avx512 bit-serial, noise", "avx512: avx512 differential bytes", "avx512: avx512 native bytes"})
+      routes.emplace_back(r);
+  if (kernel_isa_supported(KernelIsa::Avx2)) routes.emplace_back("avx2: avx2 generic");
+  routes.emplace_back("portable: portable");
+  for (const std::string& route : routes) {
+    std::printf("[ fine     ] %s: %-40s drew %llu fine noise words\n", test, route.c_str(),
+                static_cast<unsigned long long>(fine_draws()[route]));
+    EXPECT_GT(fine_draws()[route], 0u) << "the thermal noise's fine-word fallback never ran on the route " << route;
+  }
+}
+
 struct Case {
   Decomposition d;
   Chip chip;
@@ -123,7 +151,7 @@ bool check_case(const Case& c) {
   const Operands o = random_operands(d, c.k, c.p, c.c_out, c.seed);
   const Adc adc(d.p_lo(), d.p_hi(), c.adc_bits, c.chip == Chip::Clipped ? 0.8 : 1.0);
   NonIdeality settings;
-  if (c.chip == Chip::GainOffset || c.chip == Chip::Smooth || c.chip == Chip::Noisy) {
+  if (c.chip == Chip::GainOffset || c.chip == Chip::Smooth || c.chip == Chip::Noisy || c.chip == Chip::NoisyWide) {
     settings.gain_sigma = 0.03;
     settings.offset_sigma = 1.5;
   }
@@ -136,6 +164,7 @@ bool check_case(const Case& c) {
     settings.curves = measured_curves(adc);
   }
   if (c.chip == Chip::Noisy || c.chip == Chip::NoisyIdealColumns) settings.noise_sigma = 0.8;
+  if (c.chip == Chip::NoisyWide) settings.noise_sigma = 6.5;  // many thresholds within the noise: many fine words
   const Die die(c.seed, 42, 3, settings);
   AdcBank bank = die.bank(1, adc, d.columns(c.k, c.c_out));
   die.set_noise(bank, 1, 5);
@@ -163,8 +192,11 @@ bool check_case(const Case& c) {
     pack_weights(d, o.w.data(), c.k, c.c_out, pw);
     std::vector<std::int64_t> sums(n), exact(n);
     PimMoments moments;
+    const std::uint64_t fine_before = thermal_fine_conversions();
     packed_pim_gemm_integer(d, bank, px, pw, c.k, c.c_out, c.image_pixels, sums.data(), exact.data(), &moments);
-    ++route_counts()[std::string(kernel_isa_name(isa)) + ": " + last_kernel_route()];
+    const std::string route = std::string(kernel_isa_name(isa)) + ": " + last_kernel_route();
+    fine_draws()[route] += thermal_fine_conversions() - fine_before;
+    ++route_counts()[route];
     if (std::getenv("PIMQAT_TEST_ROUTES"))
       std::printf("[ route    ] %s: %s <- %s\n", std::string(kernel_isa_name(isa)).c_str(), last_kernel_route(),
                   describe(c).c_str());
@@ -213,6 +245,7 @@ bool route_ran(const std::string& prefix) {
 
 TEST(KernelsProduct, EveryPathMatchesReferenceOnSeededGrid) {
   route_counts().clear();
+  fine_draws().clear();
   std::uint64_t seed = 1000;
   const int bits_pairs[][2] = {{2, 2}, {4, 4}, {3, 7}, {8, 5}, {5, 8}};
   const Chip chips[] = {Chip::Ideal,    Chip::Lossless, Chip::Clipped, Chip::GainOffset,
@@ -240,6 +273,7 @@ TEST(KernelsProduct, EveryPathMatchesReferenceOnSeededGrid) {
     }
   }
   report_routes("grid");
+  expect_fine_draws_on_every_path("grid");
   if (kernel_isa_supported(KernelIsa::Avx512)) {
     for (const char* route : {"avx512: avx512 bit-serial bytes, table", "avx512: avx512 bit-serial bytes, lossless",
                               "avx512: avx512 bit-serial words", "avx512: avx512 bit-serial, noise",
@@ -252,11 +286,12 @@ TEST(KernelsProduct, LargerShapesAcrossTilesAndThreads) {
   // Enough pixels for several 16-pixel pairs and 32-pixel noise tiles per thread, partial last
   // tiles, several row groups, N = 144 with 16-row chunks and the ResNet-20 operand widths.
   route_counts().clear();
+  fine_draws().clear();
   std::uint64_t seed = 5000;
   for (Scheme scheme : {Scheme::BitSerial, Scheme::Differential, Scheme::Native}) {
     const int rows = default_rows(scheme);
     const Decomposition d{scheme, rows, 4, 4};
-    for (Chip chip : {Chip::Ideal, Chip::Noisy}) {
+    for (Chip chip : {Chip::Ideal, Chip::Noisy, Chip::NoisyWide}) {
       for (int adc_bits : {4, 7}) {
         ++seed;
         ASSERT_TRUE(check_case({d, chip, adc_bits, 2 * rows + 11, 3 * 49, 5, 49, seed}));
@@ -271,6 +306,7 @@ TEST(KernelsProduct, LargerShapesAcrossTilesAndThreads) {
     ASSERT_TRUE(check_case({wide, chip, adc_bits, 700, 2 * 23, 3, 23, seed}));
   }
   report_routes("larger");
+  expect_fine_draws_on_every_path("larger");
   if (kernel_isa_supported(KernelIsa::Avx512)) {
     for (const char* route : {"avx512: avx512 bit-serial words, table", "avx512: avx512 bit-serial words, lossless",
                               "avx512: avx512 bit-serial words, column tables", "avx512: avx512 bit-serial, noise"})

@@ -13,7 +13,11 @@
 #include <sstream>
 #include <tuple>
 
+#include "core/error.h"
+#include "pim/gaussian.h"
 #include "runner/canonical.h"
+#include "runner/rundir.h"
+#include "runner_testing.h"
 
 namespace pimqat::runner {
 namespace {
@@ -405,6 +409,76 @@ TEST(Sweep, CanonicalRecordsOfTasks) {
   EXPECT_NE(eval.find("\"pim.scheme\":\"bit-serial\""), std::string::npos);
   c.pim.enabled = true;
   EXPECT_NE(train_canonical(c, 1).find("\"pim.train_bits\":7"), std::string::npos);
+}
+
+// ---- The thermal-noise model in the identities of noisy evaluations ----
+
+// What the same sweep expanded to before the noise model entered the identities (the pimqat of
+// thermal-noise model 1): the field removed from every canonical text and the ids recomputed.
+std::vector<TaskSpec> without_noise_model(std::vector<TaskSpec> tasks) {
+  const std::string field = ",\"task.noise_model\":" + std::to_string(pim::kThermalNoiseModel);
+  for (auto& t : tasks) {
+    const auto at = t.canonical.find(field);
+    if (at == std::string::npos) continue;
+    t.canonical.erase(at, field.size());
+    t.id = identity_of(t.canonical);
+  }
+  return tasks;
+}
+
+TEST(Sweep, OnlyNoisyEvaluationsCarryTheThermalNoiseModel) {
+  const Sweep s = parse_sweep(kGrid, "grid.yaml");
+  const std::string field = "\"task.noise_model\":" + std::to_string(pim::kThermalNoiseModel);
+  int noisy = 0;
+  for (const TaskSpec& t : s.tasks) {
+    const bool has = t.canonical.find(field) != std::string::npos;
+    EXPECT_EQ(has, t.kind == TaskKind::Eval && t.config.eval.noise_sigma > 0.0) << t.canonical;
+    noisy += has;
+  }
+  EXPECT_EQ(noisy, 2 * 2 * 2 * 3);  // train bits x infer bits x noise 0.5, 1 x dies
+  // Noiseless tasks keep the identities they had before the field existed; noisy evaluations
+  // (and so the sweep's fingerprint) change.
+  const std::vector<TaskSpec> before = without_noise_model(s.tasks);
+  for (std::size_t i = 0; i < s.tasks.size(); ++i)
+    EXPECT_EQ(before[i].id == s.tasks[i].id, s.tasks[i].canonical.find(field) == std::string::npos) << i;
+  EXPECT_NE(sweep_fingerprint(before), s.fingerprint);
+  const Sweep quiet = parse_sweep(
+      std::string(kGrid).replace(std::string(kGrid).find("{from: 0, to: 1, step: 0.5}"), 27, "[0]"), "quiet.yaml");
+  EXPECT_EQ(sweep_fingerprint(without_noise_model(quiet.tasks)), quiet.fingerprint);
+}
+
+TEST(Sweep, ARunDirectoryOfAnotherThermalNoiseModelIsRefusedNotResumed) {
+  // A sweep begun by a pimqat of the previous noise model: resuming it with this one must stop with
+  // a message that names the changed fingerprint and the reason, and leave the directory alone.
+  testing::TempDir dir;
+  const Sweep s = parse_sweep(kGrid, "grid.yaml");
+  const SweepSource source{"grid.yaml", kGrid, ""};
+  const std::vector<TaskSpec> before = without_noise_model(s.tasks);
+  ASSERT_EQ(prepare_run_directory(dir.path(), source, before), RunDirState::Created);
+  write_file_atomically(journal_path(dir.path()), "results of the old noise model\n");
+  const std::string fingerprint = read_text_file(dir.sub(kFingerprintFileName));
+  const std::string expanded = read_text_file(dir.sub(kExpandedFileName));
+  try {
+    prepare_run_directory(dir.path(), source, s.tasks);
+    FAIL() << "resumed a directory of another noise model";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("holds a different sweep"), std::string::npos) << m;
+    EXPECT_NE(m.find("(fingerprint " + task_list_fingerprint(s.tasks) + ")"), std::string::npos) << m;
+    EXPECT_NE(m.find("(fingerprint " + task_list_fingerprint(before) + ")"), std::string::npos) << m;
+    EXPECT_NE(m.find("The sweep file is the same"), std::string::npos) << m;
+    EXPECT_NE(m.find("24 evaluation tasks with thermal noise differ from the directory's only by the thermal-noise "
+                     "model (task.noise_model " +
+                     std::to_string(pim::kThermalNoiseModel)),
+              std::string::npos)
+        << m;
+    EXPECT_NE(m.find("new --out directory"), std::string::npos) << m;
+  }
+  EXPECT_EQ(read_text_file(journal_path(dir.path())), "results of the old noise model\n");
+  EXPECT_EQ(read_text_file(dir.sub(kFingerprintFileName)), fingerprint);
+  EXPECT_EQ(read_text_file(dir.sub(kExpandedFileName)), expanded);
+  // The same pimqat resumes its own directory.
+  EXPECT_EQ(prepare_run_directory(dir.path(), source, before), RunDirState::Resumed);
 }
 
 // ---- The corpus of broken sweep files ----
