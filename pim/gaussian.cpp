@@ -14,6 +14,7 @@
 
 #include <bit>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 
@@ -29,6 +30,19 @@ constexpr double kB[5] = {-5.447609879822406e+01, 1.615858368580409e+02, -1.5569
                           -1.328068155288572e+01};
 constexpr double kC[6] = {-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
                           -2.549732539343734e+00, 4.374664141464968e+00,  2.938163982698783e+00};
+// c[0] x^(N-1) + c[1] x^(N-2) + ... + c[N-1] by Horner's rule, one explicit fused multiply-add per
+// coefficient (the bits do not depend on the compiler's contraction settings).
+template <std::size_t N>
+double horner(const double (&c)[N], double x) {
+  double v = c[0];
+  for (std::size_t i = 1; i < N; ++i) v = std::fma(v, x, c[i]);
+  return v;
+}
+
+// 1/21, 1/19, ..., 1/3: the atanh series of natural_log, highest power first.
+constexpr double kAtanhSeries[10] = {1.0 / 21.0, 1.0 / 19.0, 1.0 / 17.0, 1.0 / 15.0, 1.0 / 13.0,
+                                     1.0 / 11.0, 1.0 / 9.0,  1.0 / 7.0,  1.0 / 5.0,  1.0 / 3.0};
+
 constexpr double kD[4] = {7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00, 3.754408661907416e+00};
 constexpr double kLowRegion = 0.02425;
 
@@ -62,16 +76,7 @@ double natural_log(double x) {
   // ln m = 2 atanh s = 2 s + 2 s^3 (1/3 + s^2/5 + ... + s^18/21), |s| <= 0.1716; m - 1 is exact.
   const double s = (m - 1.0) / (m + 1.0);
   const double s2 = s * s;
-  double p = 1.0 / 21.0;
-  p = std::fma(s2, p, 1.0 / 19.0);
-  p = std::fma(s2, p, 1.0 / 17.0);
-  p = std::fma(s2, p, 1.0 / 15.0);
-  p = std::fma(s2, p, 1.0 / 13.0);
-  p = std::fma(s2, p, 1.0 / 11.0);
-  p = std::fma(s2, p, 1.0 / 9.0);
-  p = std::fma(s2, p, 1.0 / 7.0);
-  p = std::fma(s2, p, 1.0 / 5.0);
-  p = std::fma(s2, p, 1.0 / 3.0);
+  const double p = horner(kAtanhSeries, s2);
   const double two_s = s + s;
   const double ln_m = std::fma(two_s * s2, p, two_s);
   const auto e = static_cast<double>(exponent);
@@ -86,28 +91,13 @@ double normal_quantile(double u) {
   if (t >= kLowRegion) {
     const double q = u - 0.5;
     const double r = q * q;
-    double a = std::fma(kA[0], r, kA[1]);
-    a = std::fma(a, r, kA[2]);
-    a = std::fma(a, r, kA[3]);
-    a = std::fma(a, r, kA[4]);
-    a = std::fma(a, r, kA[5]);
-    double b = std::fma(kB[0], r, kB[1]);
-    b = std::fma(b, r, kB[2]);
-    b = std::fma(b, r, kB[3]);
-    b = std::fma(b, r, kB[4]);
-    b = std::fma(b, r, 1.0);
+    const double a = horner(kA, r);
+    const double b = std::fma(horner(kB, r), r, 1.0);
     return a * q / b;
   }
   const double q = std::sqrt(-2.0 * gaussian_detail::natural_log(t));
-  double c = std::fma(kC[0], q, kC[1]);
-  c = std::fma(c, q, kC[2]);
-  c = std::fma(c, q, kC[3]);
-  c = std::fma(c, q, kC[4]);
-  c = std::fma(c, q, kC[5]);
-  double d = std::fma(kD[0], q, kD[1]);
-  d = std::fma(d, q, kD[2]);
-  d = std::fma(d, q, kD[3]);
-  d = std::fma(d, q, 1.0);
+  const double c = horner(kC, q);
+  const double d = std::fma(horner(kD, q), q, 1.0);
   const double z = c / d;  // the lower tail: negative
   return u < 0.5 ? z : -z;
 }

@@ -1213,12 +1213,7 @@ PIMQAT_AVX512 std::uint64_t thermal_codes_avx512(const PhiloxWords& stream, std:
   // batch's levels (p = the index in the batch).
   constexpr Index kBatch = 512;
   const AdcBank bank(adc);
-  GemmPlan plan;
-  plan.sigma = sigma;
-  plan.noise = stream;
-  plan.noise_words = true;
-  plan.bank = &bank;
-  plan.max_code = adc.max_code();
+  GemmPlan plan = thermal_plan(stream, sigma, bank);
   const PhiloxKeys keys = philox_keys(stream);
   const std::uint64_t* edge_pairs = bucket_edge_pairs();
   std::vector<double> level_batch(kBatch);

@@ -184,11 +184,7 @@ void generic_gemm(const GemmPlan& plan, const Counter& count_plane) {
 inline std::uint64_t generic_thermal_codes(const PhiloxWords& stream, std::uint64_t j0, Index count, double sigma,
                                            const Adc& adc, const double* levels, std::int32_t* codes) {
   const AdcBank bank(adc);
-  GemmPlan plan;
-  plan.sigma = sigma;
-  plan.noise = stream;
-  plan.noise_words = true;
-  plan.bank = &bank;
+  const GemmPlan plan = thermal_plan(stream, sigma, bank);
   const float* edges = thermal_bucket_edges();
   CoarseNoise coarse_noise(plan);
   std::uint64_t fine_draws = 0;

@@ -133,6 +133,18 @@ bool convert_row_portable(const float* src, Index n, float max_value, std::uint8
 bool convert_row_avx2(const float* src, Index n, float max_value, std::uint8_t* dst);
 bool convert_row_avx512(const float* src, Index n, float max_value, std::uint8_t* dst);
 
+// The plan of thermal_codes: only the noise of `stream` at `sigma` over `bank`'s ADC (the bank must
+// outlive the plan). Shared by every path's thermal_codes.
+inline GemmPlan thermal_plan(const PhiloxWords& stream, double sigma, const AdcBank& bank) {
+  GemmPlan plan;
+  plan.sigma = sigma;
+  plan.noise = stream;
+  plan.noise_words = true;
+  plan.bank = &bank;
+  plan.max_code = bank.adc().max_code();
+  return plan;
+}
+
 // thermal_codes (pim/kernels/noise.h) on each path.
 std::uint64_t thermal_codes_portable(const PhiloxWords& stream, std::uint64_t j0, Index count, double sigma,
                                      const Adc& adc, const double* levels, std::int32_t* codes);
