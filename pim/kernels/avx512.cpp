@@ -1045,6 +1045,17 @@ PIMQAT_AVX512 void bitserial_fixed_chunks(const GemmPlan& plan, const Adc& adc) 
   }
 }
 
+// bitserial_noisy for the plan's chunk count (kNoise false: a die without noise, sigma = 0).
+template <bool kNoise>
+PIMQAT_AVX512 void bitserial_noisy_chunks(const GemmPlan& plan) {
+  switch (plan.chunks) {
+    case 1: bitserial_noisy<1, kNoise>(plan); return;
+    case 5: bitserial_noisy<5, kNoise>(plan); return;
+    case 9: bitserial_noisy<9, kNoise>(plan); return;
+    default: bitserial_noisy<0, kNoise>(plan); return;
+  }
+}
+
 PIMQAT_AVX512 bool bitserial(const GemmPlan& plan) {
   if (bitserial_bytes_if_possible(plan)) return true;
   if (plan.rows > 4096 || plan.max_value > 32767) return false;
@@ -1076,36 +1087,9 @@ PIMQAT_AVX512 bool bitserial(const GemmPlan& plan) {
     case AdcPath::Noisy:
       if (!plan.bulk_noise()) return false;
       set_kernel_route(plan.sigma == 0.0 ? "avx512 bit-serial, level formula" : "avx512 bit-serial, noise");
-      if (plan.sigma == 0.0) {
-        switch (plan.chunks) {
-          case 1:
-            bitserial_noisy<1, false>(plan);
-            return true;
-          case 5:
-            bitserial_noisy<5, false>(plan);
-            return true;
-          case 9:
-            bitserial_noisy<9, false>(plan);
-            return true;
-          default:
-            bitserial_noisy<0, false>(plan);
-            return true;
-        }
-      }
-      switch (plan.chunks) {
-        case 1:
-          bitserial_noisy<1, true>(plan);
-          return true;
-        case 5:
-          bitserial_noisy<5, true>(plan);
-          return true;
-        case 9:
-          bitserial_noisy<9, true>(plan);
-          return true;
-        default:
-          bitserial_noisy<0, true>(plan);
-          return true;
-      }
+      if (plan.sigma == 0.0) bitserial_noisy_chunks<false>(plan);
+      else bitserial_noisy_chunks<true>(plan);
+      return true;
     case AdcPath::Direct: return false;
   }
   return false;
