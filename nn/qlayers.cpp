@@ -122,18 +122,40 @@ QuantConv2d::QuantConv2d(std::string name, ConvGeometry g, LayerQuantization qua
 
 const Tensor& QuantConv2d::forward(const Tensor& src, Mode mode) {
   engine_forward_done_ = false;
+  layout_ = Layout::Nchw;
   return QuantLayer::forward(src, mode);
 }
 
+const Tensor& QuantConv2d::backward(const Tensor& diff_dst) {
+  if (layout_ != Layout::Nchw)
+    throw Error("layer '" + name() + "': backward() after forward_blocked(); use backward_blocked()");
+  return QuantLayer::backward(diff_dst);
+}
+
+const Tensor& QuantConv2d::forward_blocked(const Tensor& src, Mode mode) {
+  if (!supports_blocked())
+    throw Error("layer '" + name() + "': the blocked layout needs channel counts that are multiples of " +
+                std::to_string(channel_block()) + " (" + geometry().str() + ")");
+  engine_forward_done_ = false;
+  layout_ = Layout::Blocked;
+  return QuantLayer::forward(src, mode);
+}
+
+const Tensor& QuantConv2d::backward_blocked(const Tensor& diff_dst) {
+  if (layout_ != Layout::Blocked)
+    throw Error("layer '" + name() + "': backward_blocked() needs a forward_blocked() first");
+  return QuantLayer::backward(diff_dst);
+}
+
 void QuantConv2d::compute(const Tensor& src_q, const Tensor& weight_q, Tensor& dst, Mode /*mode*/) {
-  engine_.forward(src_q, weight_q, dst);
+  engine_.forward(src_q, weight_q, dst, layout_);
   engine_forward_done_ = true;
 }
 
 void QuantConv2d::compute_backward(const Tensor& src_q, const Tensor& weight_q, const Tensor& diff_dst,
                                    Tensor* diff_src_q, Tensor& diff_weight_q) {
   if (!engine_forward_done_) {
-    engine_.prepare_backward(src_q.shape());
+    engine_.prepare_backward(src_q.shape(), layout_);
     engine_forward_done_ = true;
   }
   if (diff_src_q) engine_.backward_data(diff_dst, weight_q, *diff_src_q);

@@ -103,16 +103,27 @@ class QuantLayer : public Layer {
 };
 
 // Quantized 2-D convolution without bias; weight (C_out, C_in, k, k), fan_out = C_out k k.
-class QuantConv2d : public QuantLayer {
+// It is a BlockedConv (nn/conv.h): forward_blocked / backward_blocked take and return activations
+// in the blocked layout. The quantizers are element-wise, so they run on either layout as they
+// are; then X, x_q, dst and the gradients of the pass are all in the pass's layout (layout()),
+// and compute() / compute_backward() must produce theirs in it too. The weights are OIHW always.
+class QuantConv2d : public QuantLayer, public BlockedConv {
  public:
   // Throws pimqat::Error for an invalid geometry or quantization.
   QuantConv2d(std::string name, ConvGeometry g, LayerQuantization quantization,
               InputGradient input_gradient = InputGradient::Compute);
 
   const Tensor& forward(const Tensor& src, Mode mode) override;
+  const Tensor& backward(const Tensor& diff_dst) override;
+  bool supports_blocked() const override { return engine_.supports_blocked(); }
+  const Tensor& forward_blocked(const Tensor& src, Mode mode) override;
+  const Tensor& backward_blocked(const Tensor& diff_dst) override;
 
   const ConvGeometry& geometry() const { return engine_.geometry(); }
   ConvEngine& engine() { return engine_; }
+  // The activation layout of the latest forward (Nchw after forward(), Blocked after
+  // forward_blocked()): input_integers(), quantized_input() and the output are in it.
+  Layout layout() const { return layout_; }
 
  protected:
   // Default: dst = conv(x_q, w_q) on the engine.
@@ -127,6 +138,7 @@ class QuantConv2d : public QuantLayer {
  private:
   ConvEngine engine_;
   bool engine_forward_done_ = false;  // the engine is set up for the latest forward's operands
+  Layout layout_ = Layout::Nchw;
 };
 
 // Quantized fully connected layer: dst (N, out) = x_q w_q^T + b with a float bias b (not quantized).

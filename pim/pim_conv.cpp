@@ -66,26 +66,32 @@ PimConv2d::PimConv2d(std::string name, nn::ConvGeometry g, nn::LayerQuantization
 
 void PimConv2d::collect_state(std::vector<nn::StateTensor>& out) { out.push_back({name() + ".rho", &running_rho_}); }
 
-const Tensor& PimConv2d::forward(const Tensor& src, nn::Mode mode) {
-  if (!pim_profiling()) return nn::QuantConv2d::forward(src, mode);
+template <class Pass>
+const Tensor& PimConv2d::timed_pass(bool backward, Pass&& pass) {
+  if (!pim_profiling()) return pass();
   const auto start = std::chrono::steady_clock::now();
   compute_seconds_ = 0.0;
-  const Tensor& out = nn::QuantConv2d::forward(src, mode);
+  const Tensor& out = pass();
   const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  add_pim_phase_time(PimPhase::Quantize, total - compute_seconds_);
-  count_pim_pass(false);
+  add_pim_phase_time(backward ? PimPhase::BackwardQuantize : PimPhase::Quantize, total - compute_seconds_);
+  count_pim_pass(backward);
   return out;
 }
 
+const Tensor& PimConv2d::forward(const Tensor& src, nn::Mode mode) {
+  return timed_pass(false, [&]() -> const Tensor& { return nn::QuantConv2d::forward(src, mode); });
+}
+
 const Tensor& PimConv2d::backward(const Tensor& diff_dst) {
-  if (!pim_profiling()) return nn::QuantConv2d::backward(diff_dst);
-  const auto start = std::chrono::steady_clock::now();
-  compute_seconds_ = 0.0;
-  const Tensor& out = nn::QuantConv2d::backward(diff_dst);
-  const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  add_pim_phase_time(PimPhase::BackwardQuantize, total - compute_seconds_);
-  count_pim_pass(true);
-  return out;
+  return timed_pass(true, [&]() -> const Tensor& { return nn::QuantConv2d::backward(diff_dst); });
+}
+
+const Tensor& PimConv2d::forward_blocked(const Tensor& src, nn::Mode mode) {
+  return timed_pass(false, [&]() -> const Tensor& { return nn::QuantConv2d::forward_blocked(src, mode); });
+}
+
+const Tensor& PimConv2d::backward_blocked(const Tensor& diff_dst) {
+  return timed_pass(true, [&]() -> const Tensor& { return nn::QuantConv2d::backward_blocked(diff_dst); });
 }
 
 Adc PimConv2d::adc() const {
@@ -145,9 +151,11 @@ void PimConv2d::compute(const Tensor& src_q, const Tensor& /*weight_q*/, Tensor&
   const Index reduction = g.in_channels * g.kernel * g.kernel;
   const Im2colGeometry im{src_q.dim(0), src_q.dim(1), src_q.dim(2), src_q.dim(3), static_cast<int>(g.kernel),
                           static_cast<int>(g.kernel), static_cast<int>(g.stride), static_cast<int>(g.padding)};
+  const bool blocked = layout() == nn::Layout::Blocked;
+  const Index block = blocked ? nn::channel_block() : 0;
   try {
     PimPhaseTimer t_pack_x(PimPhase::PackActivations);
-    pack_activations(decomposition_, im, x.data(), packed_x_);
+    pack_activations(decomposition_, im, x.data(), packed_x_, block);
     t_pack_x.stop();
     PimPhaseTimer t_pack_w(PimPhase::PackWeights);
     pack_weights(decomposition_, w.data(), reduction, g.out_channels, packed_w_);
@@ -188,14 +196,26 @@ void PimConv2d::compute(const Tensor& src_q, const Tensor& /*weight_q*/, Tensor&
   float* out = dst.data();
   const std::int64_t* sums = pim_sum_.data();
   const std::int64_t c = sum_coefficient(decomposition_, reduction);
-  if (adc.integer_readout()) {
+  // out = scale y~ (pim/kernels/packed.h: y~ = A, or fma(Delta, A, p_lo C)), NCHW or blocked.
+  const bool integer_readout = adc.integer_readout();
+  const double delta = adc.delta(), offset = adc.p_lo() * static_cast<double>(c);
+  auto value = [=](std::int64_t a) {
+    const double y = integer_readout ? static_cast<double>(a) : std::fma(delta, static_cast<double>(a), offset);
+    return static_cast<float>(scale * y);
+  };
+  if (!blocked) {
 #pragma omp parallel for schedule(static) if (count > (std::size_t{1} << 16))
-    for (std::size_t i = 0; i < count; ++i) out[i] = static_cast<float>(scale * static_cast<double>(sums[i]));
+    for (std::size_t i = 0; i < count; ++i) out[i] = value(sums[i]);
   } else {
-    const double delta = adc.delta(), offset = adc.p_lo() * static_cast<double>(c);
+    // Chunk (n, channel block) of the blocked output gathers its B channel rows of the NCHW sums.
+    const Index chunks = out_shape[0] * (out_shape[1] / block), plane = image_pixels_;
 #pragma omp parallel for schedule(static) if (count > (std::size_t{1} << 16))
-    for (std::size_t i = 0; i < count; ++i)
-      out[i] = static_cast<float>(scale * std::fma(delta, static_cast<double>(sums[i]), offset));
+    for (Index k = 0; k < chunks; ++k) {
+      const std::int64_t* rows = sums + k * block * plane;
+      float* chunk = out + k * block * plane;
+      for (Index p = 0; p < plane; ++p)
+        for (Index l = 0; l < block; ++l) chunk[p * block + l] = value(rows[l * plane + p]);
+    }
   }
   t_out.stop();
   if (pim_profiling())

@@ -60,9 +60,11 @@ class PimConv2d : public nn::QuantConv2d {
   PimConv2d(std::string name, nn::ConvGeometry g, nn::LayerQuantization quantization, PimLayerSettings settings);
 
   void collect_state(std::vector<nn::StateTensor>& out) override;
-  // QuantConv2d's passes, timed by phase when profiling is on (pim/profile.h).
+  // QuantConv2d's passes (NCHW and blocked layouts), timed by phase when profiling is on (pim/profile.h).
   const Tensor& forward(const Tensor& src, nn::Mode mode) override;
   const Tensor& backward(const Tensor& diff_dst) override;
+  const Tensor& forward_blocked(const Tensor& src, nn::Mode mode) override;
+  const Tensor& backward_blocked(const Tensor& diff_dst) override;
 
   const Decomposition& decomposition() const { return decomposition_; }
   const PimLayerSettings& settings() const { return settings_; }
@@ -96,6 +98,10 @@ class PimConv2d : public nn::QuantConv2d {
 
  private:
   void rebuild_bank();
+  // Runs one pass of the base class; when profiling, books its time outside compute() /
+  // compute_backward() to the quantizers' phase of that direction.
+  template <class Pass>
+  const Tensor& timed_pass(bool backward, Pass&& pass);
 
   PimLayerSettings settings_;
   Decomposition decomposition_;

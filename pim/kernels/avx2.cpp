@@ -64,7 +64,8 @@ void extract_bits_avx2(const std::uint8_t* tile, Index groups, int chunks, int p
   extract_bits_portable(tile, groups, chunks, planes, out);
 }
 
-bool convert_row_avx2(const float* src, Index n, float max_value, std::uint8_t* dst) {
+bool convert_row_avx2(const float* src, Index n, Index step, float max_value, std::uint8_t* dst) {
+  if (step != 1) return convert_row_portable(src, n, step, max_value, dst);
   const __m256 zero = _mm256_setzero_ps(), top = _mm256_set1_ps(max_value);
   __m256 bad = _mm256_setzero_ps();
   Index i = 0;
@@ -80,7 +81,7 @@ bool convert_row_avx2(const float* src, Index n, float max_value, std::uint8_t* 
     _mm_storel_epi64(reinterpret_cast<__m128i*>(dst + i), bytes);
   }
   const bool ok = _mm256_movemask_ps(bad) == 0;
-  return convert_row_portable(src + i, n - i, max_value, dst + i) && ok;
+  return convert_row_portable(src + i, n - i, 1, max_value, dst + i) && ok;
 }
 
 void pack_block_avx2(const BlockSource& src, const Index* base, Index valid, std::uint16_t* out) {

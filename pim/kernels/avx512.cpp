@@ -1127,13 +1127,18 @@ PIMQAT_AVX512 void extract_bits_avx512(const std::uint8_t* tile, Index groups, i
     }
 }
 
-PIMQAT_AVX512 bool convert_row_avx512(const float* src, Index n, float max_value, std::uint8_t* dst) {
+PIMQAT_AVX512 bool convert_row_avx512(const float* src, Index n, Index step, float max_value, std::uint8_t* dst) {
   const __m512 zero = _mm512_setzero_ps(), top = _mm512_set1_ps(max_value);
+  // Element offsets of a strided row (one gather per 16 elements); rows of blocked activations are
+  // short (their width), so the offsets fit in 32 bits.
+  const __m512i offsets = _mm512_mullo_epi32(_mm512_set1_epi32(static_cast<int>(step)),
+                                             _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
   __mmask16 bad = 0;
   Index i = 0;
   for (; i < n; i += 16) {
     const auto live = static_cast<__mmask16>(n - i >= 16 ? 0xFFFF : (1u << (n - i)) - 1u);
-    const __m512 v = _mm512_maskz_loadu_ps(live, src + i);
+    const __m512 v = step == 1 ? _mm512_maskz_loadu_ps(live, src + i)
+                               : _mm512_mask_i32gather_ps(zero, live, offsets, src + i * step, 4);
     // not (v >= 0 and v <= max and v == floor(v)); NaN compares unordered: bad.
     const __mmask16 good = _mm512_cmp_ps_mask(v, zero, _CMP_GE_OQ) & _mm512_cmp_ps_mask(v, top, _CMP_LE_OQ) &
                            _mm512_cmp_ps_mask(v, _mm512_roundscale_ps(v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC),

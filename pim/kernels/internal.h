@@ -126,12 +126,13 @@ void pack_block_portable(const BlockSource& src, const Index* base, Index valid,
 void pack_block_avx2(const BlockSource& src, const Index* base, Index valid, std::uint16_t* out);
 void pack_block_avx512(const BlockSource& src, const Index* base, Index valid, std::uint16_t* out);
 
-// dst[i] = src[i] for i < n when every src[i] is an integer in [0, max_value] (returns true);
-// otherwise returns false (dst then holds unspecified bytes).
-using ConvertRow = bool (*)(const float* src, Index n, float max_value, std::uint8_t* dst);
-bool convert_row_portable(const float* src, Index n, float max_value, std::uint8_t* dst);
-bool convert_row_avx2(const float* src, Index n, float max_value, std::uint8_t* dst);
-bool convert_row_avx512(const float* src, Index n, float max_value, std::uint8_t* dst);
+// dst[i] = src[i step] for i < n when every src[i step] is an integer in [0, max_value] (returns
+// true); otherwise returns false (dst then holds unspecified bytes). step >= 1 (an activation row
+// in NCHW has step 1, in the blocked layout nChw{B}c step B).
+using ConvertRow = bool (*)(const float* src, Index n, Index step, float max_value, std::uint8_t* dst);
+bool convert_row_portable(const float* src, Index n, Index step, float max_value, std::uint8_t* dst);
+bool convert_row_avx2(const float* src, Index n, Index step, float max_value, std::uint8_t* dst);
+bool convert_row_avx512(const float* src, Index n, Index step, float max_value, std::uint8_t* dst);
 
 // The plan of thermal_codes: only the noise of `stream` at `sigma` over `bank`'s ADC (the bank must
 // outlive the plan). Shared by every path's thermal_codes.

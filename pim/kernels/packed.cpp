@@ -399,8 +399,11 @@ void pack_activations(const Decomposition& d, const std::int32_t* src, Index red
 }
 
 void pack_activations(const Decomposition& d, const Im2colGeometry& geometry, const float* integers,
-                      PackedActivations& out) {
+                      PackedActivations& out, Index channel_block) {
   geometry.validate();
+  if (channel_block < 0 || (channel_block > 0 && geometry.channels % channel_block != 0))
+    throw Error("pack_activations: a blocked layout of " + std::to_string(channel_block) + " channels needs C = " +
+                std::to_string(geometry.channels) + " to be a multiple of it");
   const Index reduction = geometry.reduction(), pixels = geometry.pixels();
   shape_activations(d, reduction, pixels, out);
 
@@ -413,6 +416,15 @@ void pack_activations(const Decomposition& d, const Im2colGeometry& geometry, co
   const Index phase_size = hq * wq, channel_size = stride * stride * phase_size;
   const Index planes = geometry.batch * geometry.channels;
   const Index plane_size = geometry.height * geometry.width;
+  // Where plane (n, c) starts in `integers` and the distance between its elements: NCHW, or
+  // nChw{B}c (element (n, c, h, w) at (((n C/B + c/B) H + h) W + w) B + c % B).
+  const Index step = channel_block > 0 ? channel_block : 1;
+  auto plane_start = [&](Index plane) -> const float* {
+    if (channel_block == 0) return integers + plane * plane_size;
+    const Index c = plane % geometry.channels, n = plane / geometry.channels;
+    return integers + ((n * (geometry.channels / channel_block) + c / channel_block) * plane_size) * channel_block +
+           c % channel_block;
+  };
   // 8 bytes of margin on both sides: the block gathers load whole 8-byte rows (pack_block_*).
   out.scratch.assign(static_cast<std::size_t>(planes * channel_size + 2 * kPimBlockPixels), 0);
   std::uint8_t* const padded = out.scratch.data() + kPimBlockPixels;
@@ -421,20 +433,20 @@ void pack_activations(const Decomposition& d, const Im2colGeometry& geometry, co
   Index first_bad = -1;
 #pragma omp parallel for schedule(static) if (planes * plane_size > (Index{1} << 16))
   for (Index plane = 0; plane < planes; ++plane) {
-    const float* src = integers + plane * plane_size;
+    const float* src = plane_start(plane);
     std::uint8_t* dst = padded + plane * channel_size;
     bool bad = false;
     for (Index h = 0; h < geometry.height; ++h) {
       const Index y = h + pad;
       std::uint8_t* line = dst + ((y % stride) * stride) * phase_size + (y / stride) * wq;
-      const float* row = src + h * geometry.width;
+      const float* row = src + h * geometry.width * step;
       if (stride == 1) {
-        bad |= !convert_row(row, geometry.width, max_value, line + pad);
+        bad |= !convert_row(row, geometry.width, step, max_value, line + pad);
         continue;
       }
       Index phase = pad % stride, xq = pad / stride;
       for (Index w = 0; w < geometry.width; ++w) {
-        const float v = row[w];
+        const float v = row[w * step];
         const bool ok = v >= 0.0f && v <= max_value && v == std::floor(v);
         bad |= !ok;
         line[phase * phase_size + xq] = static_cast<std::uint8_t>(ok ? v : 0.0f);
@@ -446,7 +458,7 @@ void pack_activations(const Decomposition& d, const Im2colGeometry& geometry, co
     }
     if (bad) {
       for (Index i = 0; i < plane_size; ++i) {
-        const float v = src[i];
+        const float v = src[i * step];
         if (!(v >= 0.0f && v <= max_value && v == std::floor(v))) {
 #pragma omp critical(pimqat_pack_error)
           if (first_bad < 0 || plane * plane_size + i < first_bad) first_bad = plane * plane_size + i;
@@ -455,7 +467,9 @@ void pack_activations(const Decomposition& d, const Im2colGeometry& geometry, co
       }
     }
   }
-  if (first_bad >= 0) bad_activation(d, "at flat NCHW index " + std::to_string(first_bad), integers[first_bad]);
+  if (first_bad >= 0)
+    bad_activation(d, "at flat NCHW index " + std::to_string(first_bad),
+                   plane_start(first_bad / plane_size)[(first_bad % plane_size) * step]);
 
   // 2. Per block of 8 output pixels: a byte tile of its im2col rows (8 consecutive bytes when the
   // block's pixels are consecutive in one output row), then the bit-planes.

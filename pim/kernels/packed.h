@@ -89,9 +89,12 @@ inline double pim_value(const Adc& adc, std::int64_t sum_coefficient, std::int64
 void pack_activations(const Decomposition& d, const std::int32_t* src, Index reduction, Index pixels,
                       PackedActivations& out);
 // Straight from an NCHW tensor of activation integers held as floats (the im2col is implicit;
-// pixel order (n, oh, ow)). Throws pimqat::Error for a value that is not an integer in range.
+// pixel order (n, oh, ow)), or, with channel_block = B > 0, from the same tensor in the blocked
+// layout nChw{B}c (nn/conv.h: element (n, c, h, w) at (((n C/B + c/B) H + h) W + w) B + c % B;
+// C must be a multiple of B); the packing is the same. Throws pimqat::Error for a value that is
+// not an integer in range (naming its NCHW index).
 void pack_activations(const Decomposition& d, const Im2colGeometry& geometry, const float* integers,
-                      PackedActivations& out);
+                      PackedActivations& out, Index channel_block = 0);
 // From a row-major (C_out x K) weight matrix (an OIHW tensor read as such), as int32 or as
 // floats holding integers. Throws pimqat::Error for a value outside the weight range.
 void pack_weights(const Decomposition& d, const std::int32_t* weights, Index reduction, Index out_channels,

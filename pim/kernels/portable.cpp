@@ -52,10 +52,10 @@ void extract_bits_portable(const std::uint8_t* tile, Index groups, int chunks, i
     }
 }
 
-bool convert_row_portable(const float* src, Index n, float max_value, std::uint8_t* dst) {
+bool convert_row_portable(const float* src, Index n, Index step, float max_value, std::uint8_t* dst) {
   bool ok = true;
   for (Index i = 0; i < n; ++i) {
-    const float v = src[i];
+    const float v = src[i * step];
     const bool good = v >= 0.0f && v <= max_value && v == std::floor(v);
     ok &= good;
     dst[i] = static_cast<std::uint8_t>(good ? v : 0.0f);

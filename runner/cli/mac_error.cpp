@@ -111,7 +111,10 @@ int run_mac_error(int argc, char** argv) {
     make_batch(test, indices.data(), images, evaluator.normalization(), nullptr, 0, batch, labels);
     evaluator.model().forward(batch, nn::Mode::Eval);
     d = layer->decomposition();
-    const Tensor& xi = layer->input_integers();
+    // X in NCHW (a layer inside a basic block ran on the blocked layout).
+    Tensor xi_nchw;
+    if (layer->layout() == nn::Layout::Blocked) nn::to_nchw(layer->input_integers(), xi_nchw);
+    const Tensor& xi = layer->layout() == nn::Layout::Blocked ? xi_nchw : layer->input_integers();
     const Tensor& wi = layer->weight_integers();
     const nn::ConvGeometry& g = layer->geometry();
     const pim::Im2colGeometry im{xi.dim(0), xi.dim(1), xi.dim(2), xi.dim(3), static_cast<int>(g.kernel),

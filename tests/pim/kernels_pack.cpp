@@ -71,6 +71,65 @@ TEST(KernelsPack, NchwEqualsIm2colEqualsDefinitionOnEveryPath) {
   }
 }
 
+// nChw{B}c of an NCHW tensor (nn/conv.h's blocked layout), written out here from its definition.
+std::vector<float> blocked_copy(const std::vector<float>& nchw, const Im2colGeometry& g, Index block) {
+  std::vector<float> out(nchw.size());
+  const Index plane = g.height * g.width;
+  for (Index n = 0; n < g.batch; ++n)
+    for (Index c = 0; c < g.channels; ++c)
+      for (Index i = 0; i < plane; ++i)
+        out[static_cast<std::size_t>(((n * (g.channels / block) + c / block) * plane + i) * block + c % block)] =
+            nchw[static_cast<std::size_t>((n * g.channels + c) * plane + i)];
+  return out;
+}
+
+TEST(KernelsPack, BlockedLayoutPacksLikeNchwOnEveryPath) {
+  // Widths below, at and above a 16-element gather, strides 1 and 2, 1x1 and 3x3, partial blocks.
+  const Im2colGeometry geometries[] = {{2, 16, 7, 7, 3, 3, 1, 1},  {3, 32, 5, 9, 3, 3, 2, 1},
+                                       {1, 16, 17, 18, 1, 1, 2, 0}, {2, 48, 4, 3, 3, 3, 1, 0},
+                                       {1, 8, 6, 33, 3, 3, 1, 1},   {2, 16, 16, 16, 1, 1, 1, 0}};
+  for (const Im2colGeometry& g : geometries) {
+    for (Index block : {Index{8}, Index{16}}) {
+      if (g.channels % block != 0) continue;
+      const Decomposition d{Scheme::BitSerial, 144, 4, 4};
+      RandomStream r(RngKey{static_cast<std::uint64_t>(g.channels * 100 + g.width), 0, Purpose::Operands, 3});
+      std::vector<float> x(static_cast<std::size_t>(g.batch * g.channels * g.height * g.width));
+      for (float& v : x) v = static_cast<float>(r.below(16));
+      const std::vector<float> xb = blocked_copy(x, g, block);
+      for (KernelIsa isa : {KernelIsa::Avx512, KernelIsa::Avx2, KernelIsa::Portable}) {
+        if (!kernel_isa_supported(isa)) continue;
+        const ForcedIsa forced(isa);
+        PackedActivations a, b;
+        pack_activations(d, g, x.data(), a);
+        pack_activations(d, g, xb.data(), b, block);
+        ASSERT_EQ(a.bits, b.bits) << kernel_isa_name(isa) << ", " << g.str() << ", block " << block;
+      }
+      // A bad value is named by its NCHW index whatever the layout.
+      std::vector<float> bad = x;
+      const std::size_t at = bad.size() / 2 + 3;
+      bad[at] = 16.0f;
+      const std::vector<float> bad_blocked = blocked_copy(bad, g, block);
+      for (KernelIsa isa : {KernelIsa::Avx512, KernelIsa::Avx2, KernelIsa::Portable}) {
+        if (!kernel_isa_supported(isa)) continue;
+        const ForcedIsa forced(isa);
+        PackedActivations out;
+        try {
+          pack_activations(d, g, bad_blocked.data(), out, block);
+          ADD_FAILURE() << kernel_isa_name(isa) << " accepted 16 in a 4-bit activation";
+        } catch (const Error& e) {
+          EXPECT_NE(std::string(e.what()).find("index " + std::to_string(at) + " "), std::string::npos) << e.what();
+          EXPECT_NE(std::string(e.what()).find("16"), std::string::npos) << e.what();
+        }
+      }
+    }
+  }
+  // Channels that are not a multiple of the block are refused.
+  const Im2colGeometry odd{1, 12, 4, 4, 3, 3, 1, 1};
+  std::vector<float> x(12 * 16, 1.0f);
+  PackedActivations out;
+  EXPECT_THROW(pack_activations(Decomposition{Scheme::BitSerial, 144, 4, 4}, odd, x.data(), out, 16), Error);
+}
+
 TEST(KernelsPack, BadActivationsAreRejectedOnEveryPath) {
   const Decomposition d{Scheme::BitSerial, 20, 4, 4};
   const Im2colGeometry g{1, 2, 5, 5, 3, 3, 1, 1};

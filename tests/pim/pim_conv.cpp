@@ -275,6 +275,70 @@ TEST(PimConv2d, DieIsReproducibleAndChangesTheOutput) {
   for (Index i = 0; i < back.size(); ++i) EXPECT_EQ(back[i], ideal[static_cast<std::size_t>(i)]);
 }
 
+// The blocked layout (nn/conv.h, what a basic block's fast path uses) computes the same layer:
+// forward outputs, rho, dL/dsrc and dL/dweight bit for bit, dL/dalpha up to the summation order
+// of its sums; for digital QAT and every PIM scheme, training and a noisy die, 3x3 stride 1 and 2
+// and a 1x1 shortcut.
+TEST(PimConv2d, BlockedLayoutMatchesNchw) {
+  const nn::ConvGeometry geometries[] = {{16, 16, 3, 1, 1}, {16, 32, 3, 2, 1}, {32, 16, 1, 2, 0}};
+  NonIdeality chip;
+  chip.gain_sigma = 0.02;
+  chip.offset_sigma = 0.5;
+  chip.noise_sigma = 0.5;
+  const auto die = std::make_shared<const Die>(3, 1, 2, chip);
+  for (const nn::ConvGeometry& g : geometries) {
+    for (int kind = 0; kind < 4; ++kind) {  // digital QAT, then bit-serial, differential, native
+      SCOPED_TRACE(g.str() + ", kind " + std::to_string(kind));
+      std::unique_ptr<nn::QuantConv2d> layers[2];
+      for (auto& layer : layers) {
+        if (kind == 0) {
+          layer = std::make_unique<nn::QuantConv2d>("conv", g, nn::LayerQuantization{4, 4, 2.0f});
+        } else {
+          PimLayerSettings s;
+          s.scheme = kind == 1 ? Scheme::BitSerial : kind == 2 ? Scheme::Differential : Scheme::Native;
+          s.rows = kind == 3 ? 9 : 0;
+          s.adc_bits = 5;
+          s.rescale = kind == 2 ? Rescale::Backward : Rescale::Both;
+          layer = std::make_unique<PimConv2d>("conv", g, nn::LayerQuantization{4, 4, 2.0f}, s);
+        }
+        RandomStream init(RngKey{9, 0, Purpose::WeightInit, 0});
+        nn::fill_normal(layer->weight().value, 0.0, 0.3, init);
+      }
+      ASSERT_TRUE(layers[1]->supports_blocked());
+      Tensor x(Shape{3, g.in_channels, 9, 7});
+      RandomStream r(RngKey{10, 0, Purpose::Synthetic, 0});
+      for (Index i = 0; i < x.size(); ++i) x[i] = 2.6f * r.uniform() - 0.2f;
+      Tensor x_blocked, y_blocked_nchw, d_blocked, dsrc_nchw;
+      nn::to_blocked(x, x_blocked);
+      const Tensor& y = layers[0]->forward(x, nn::Mode::Train);
+      const Tensor& yb = layers[1]->forward_blocked(x_blocked, nn::Mode::Train);
+      EXPECT_EQ(layers[1]->layout(), nn::Layout::Blocked);
+      nn::to_nchw(yb, y_blocked_nchw);
+      ASSERT_EQ(y.shape(), y_blocked_nchw.shape());
+      for (Index i = 0; i < y.size(); ++i) ASSERT_EQ(y[i], y_blocked_nchw[i]) << "forward " << i;
+      if (kind > 0)
+        EXPECT_EQ(static_cast<PimConv2d&>(*layers[0]).batch_rho(), static_cast<PimConv2d&>(*layers[1]).batch_rho());
+      const Tensor diff = make_diff(y.shape());
+      nn::to_blocked(diff, d_blocked);
+      const Tensor dsrc = layers[0]->backward(diff);
+      EXPECT_THROW(layers[1]->backward(d_blocked), Error);  // the layout of the forward is kept
+      nn::to_nchw(layers[1]->backward_blocked(d_blocked), dsrc_nchw);
+      for (Index i = 0; i < dsrc.size(); ++i) ASSERT_EQ(dsrc[i], dsrc_nchw[i]) << "dL/dsrc " << i;
+      for (Index i = 0; i < layers[0]->weight().grad.size(); ++i)
+        ASSERT_EQ(layers[0]->weight().grad[i], layers[1]->weight().grad[i]) << "dL/dweight " << i;
+      const float alpha_grad = layers[0]->alpha().grad[0];
+      EXPECT_NEAR(layers[1]->alpha().grad[0], alpha_grad, 1e-5f * (1.0f + std::abs(alpha_grad)));
+      if (kind == 0) continue;
+      // A noisy die: the same conversions in the same order, so the same noise.
+      for (auto& layer : layers) static_cast<PimConv2d&>(*layer).attach_die(die, 1);
+      const Tensor& ye = layers[0]->forward(x, nn::Mode::Eval);
+      nn::to_nchw(layers[1]->forward_blocked(x_blocked, nn::Mode::Eval), y_blocked_nchw);
+      for (Index i = 0; i < ye.size(); ++i) ASSERT_EQ(ye[i], y_blocked_nchw[i]) << "die forward " << i;
+      EXPECT_EQ(static_cast<PimConv2d&>(*layers[0]).pim_output(), static_cast<PimConv2d&>(*layers[1]).pim_output());
+    }
+  }
+}
+
 TEST(PimConv2d, BadSettingsAreRejected) {
   PimLayerSettings s;
   s.adc_bits = 17;
@@ -319,6 +383,14 @@ TEST(PimLayerFactory, BodyAndShortcutConvsArePimFirstAndFcStayDigital) {
   int rhos = 0;
   for (const auto& s : state) rhos += s.name.size() > 4 && s.name.substr(s.name.size() - 4) == ".rho";
   EXPECT_EQ(rhos, 20);
+  // PIM and digital-QAT blocks take the basic block's blocked-layout path (16/32/64 channels).
+  for (nn::Sequential* model : {net.get(), digital.get()}) {
+    int fast_blocks = 0;
+    model->visit([&](nn::Layer& layer) {
+      if (auto* block = dynamic_cast<nn::BasicBlock*>(&layer)) fast_blocks += block->uses_blocked_layout();
+    });
+    EXPECT_EQ(fast_blocks, 9);
+  }
   set_adc_bits(*net, 5);
   for (auto* p : pims) EXPECT_EQ(p->adc_bits(), 5);
 }
