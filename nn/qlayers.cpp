@@ -66,9 +66,27 @@ Parameter& QuantLayer::alpha() {
   return alpha_;
 }
 
+const Tensor& QuantLayer::raw_input() const {
+  if (!last_src_) throw Error("layer '" + name() + "': its input is asked for before any forward()");
+  return *last_src_;
+}
+
 const Tensor& QuantLayer::quantized_input() const {
-  if (!src_q_) throw Error("layer '" + name() + "': quantized_input() needs a forward() first");
-  return *src_q_;
+  if (!last_src_) throw Error("layer '" + name() + "': quantized_input() needs a forward() first");
+  if (quantization_.act_bits == 0) return *last_src_;
+  if (!dequantized_ready_) {
+    quantize_activation(*last_src_, quantization_.act_bits, alpha_used_, nullptr, &input_dequantized_);
+    dequantized_ready_ = true;
+  }
+  return input_dequantized_;
+}
+
+const Tensor& QuantLayer::input_integers() const {
+  if (quantization_.act_bits > 0 && last_src_ && !integers_ready_) {
+    quantize_activation(*last_src_, quantization_.act_bits, alpha_used_, &input_integers_, nullptr);
+    integers_ready_ = true;
+  }
+  return input_integers_;
 }
 
 const Tensor& QuantLayer::quantized_weight() const {
@@ -76,10 +94,15 @@ const Tensor& QuantLayer::quantized_weight() const {
 }
 
 const Tensor& QuantLayer::forward(const Tensor& src, Mode mode) {
+  last_src_ = &src;
   if (quantization_.act_bits > 0) {
     alpha_used_ = current_alpha(name(), alpha_);
-    input_scale_ = quantize_activation(src, quantization_.act_bits, alpha_used_, input_integers_, input_dequantized_);
-    src_q_ = &input_dequantized_;
+    integers_ready_ = uses_input_integers();
+    dequantized_ready_ = uses_quantized_input(mode);
+    input_scale_ = quantize_activation(src, quantization_.act_bits, alpha_used_,
+                                       integers_ready_ ? &input_integers_ : nullptr,
+                                       dequantized_ready_ ? &input_dequantized_ : nullptr);
+    src_q_ = dequantized_ready_ ? &input_dequantized_ : &src;
   } else {
     src_q_ = &src;
   }
@@ -105,7 +128,8 @@ const Tensor& QuantLayer::backward(const Tensor& diff_dst) {
   const bool need_diff_src_q = input_gradient || quantization_.act_bits > 0;
   // Without weight quantization dL/dw_q is dL/dweight: written in place.
   Tensor& diff_weight_q = quantization_.weight_bits > 0 ? diff_weight_q_ : weight_.grad;
-  compute_backward(*src_q_, quantized_weight(), diff_dst, need_diff_src_q ? &diff_src_ : nullptr, diff_weight_q);
+  const Tensor& src_q = quantized_input();  // made here if the forward's product did not need it
+  compute_backward(src_q, quantized_weight(), diff_dst, need_diff_src_q ? &diff_src_ : nullptr, diff_weight_q);
   if (quantization_.weight_bits > 0)
     quantize_weight_backward(weight_.value, weight_quantization_, diff_weight_q_, weight_.grad);
   if (quantization_.act_bits > 0)  // masks dL/dx_q into dL/dsrc in place

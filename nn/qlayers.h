@@ -57,9 +57,10 @@ class QuantLayer : public Layer {
   InputGradient input_gradient() const { return input_gradient_; }
 
   // Operands of the latest forward (valid until the next forward; the src given to it must still
-  // be alive for quantized_input() when act_bits == 0).
+  // be alive: X and x_q are made from it on first request when the layer's product did not need
+  // them, see uses_input_integers()).
   // X (integers as floats, src's shape) and s_a = alpha / (2^act_bits - 1); empty / 0 when act_bits == 0.
-  const Tensor& input_integers() const { return input_integers_; }
+  const Tensor& input_integers() const;
   float input_scale() const { return input_scale_; }
   // W (integers as floats, the weight's shape) and s_w; empty / 0 when weight_bits == 0.
   const Tensor& weight_integers() const { return weight_integers_; }
@@ -73,7 +74,18 @@ class QuantLayer : public Layer {
   // Throws pimqat::Error for bits outside the quantizers' ranges (0 allowed) or a non-positive alpha_init.
   QuantLayer(std::string name, const Shape& weight_shape, LayerQuantization quantization, InputGradient input_gradient);
 
-  // dst = the layer's product of x_q and w_q (dst is resized).
+  // Which quantizer outputs the product reads in a forward of `mode` (default: both). What it does
+  // not read is not written (the accessors above still make it on request). A PIM layer packs its
+  // bits straight from the float input (activation_integer's operations), so it needs X never and
+  // x_q only for the backward.
+  virtual bool uses_input_integers() const { return true; }
+  virtual bool uses_quantized_input(Mode /*mode*/) const { return true; }
+  // The unquantized input of the latest forward and the clip it was quantized with.
+  const Tensor& raw_input() const;
+  float alpha_used() const { return alpha_used_; }
+
+  // dst = the layer's product of x_q and w_q (dst is resized). src_q is x_q, or the unquantized
+  // src (same shape) when uses_quantized_input(mode) is false.
   virtual void compute(const Tensor& src_q, const Tensor& weight_q, Tensor& dst, Mode mode) = 0;
   // Gradients of compute's output with respect to x_q (skipped when diff_src_q is null) and w_q,
   // both overwritten and resized.
@@ -89,9 +101,11 @@ class QuantLayer : public Layer {
   Parameter weight_;
   Parameter alpha_;
   const Tensor* src_ = nullptr;    // src of the latest Train-mode forward (backward needs it)
+  const Tensor* last_src_ = nullptr;  // src of the latest forward, any mode
   const Tensor* src_q_ = nullptr;  // x_q of the latest forward
-  Tensor input_integers_;
-  Tensor input_dequantized_;
+  mutable Tensor input_integers_;      // written by forward, or on request (integers_ready_)
+  mutable Tensor input_dequantized_;   // likewise (dequantized_ready_)
+  mutable bool integers_ready_ = false, dequantized_ready_ = false;
   float input_scale_ = 0.0f;
   float alpha_used_ = 0.0f;  // alpha of the latest forward: the backward differentiates at it
   Tensor weight_integers_;

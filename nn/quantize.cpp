@@ -216,25 +216,44 @@ void quantize_weight_backward(const Tensor& weight, const WeightQuantization& fo
   dw[k] = static_cast<float>(static_cast<double>(dw[k]) - sign * (1.0 - tk * tk) / (mk * mk) * total);
 }
 
+float activation_to_integer(int bits, float alpha) { return (std::ldexp(1.0f, bits) - 1.0f) / alpha; }
+
 float quantize_activation(const Tensor& src, int bits, float alpha, Tensor& integers, Tensor& dequantized) {
+  return quantize_activation(src, bits, alpha, &integers, &dequantized);
+}
+
+float quantize_activation(const Tensor& src, int bits, float alpha, Tensor* integers, Tensor* dequantized) {
   check_activation(bits, alpha);
   const Index n = src.size();
-  integers.resize(src.shape());
-  dequantized.resize(src.shape());
   const float levels = std::ldexp(1.0f, bits) - 1.0f;
-  const float to_integer = levels / alpha;
+  const float to_integer = activation_to_integer(bits, alpha);
   const float scale = alpha / levels;
   const float* x = src.data();
-  float* xi = integers.data();
-  float* xq = dequantized.data();
+  float* xi = nullptr;
+  float* xq = nullptr;
+  if (integers) {
+    integers->resize(src.shape());
+    xi = integers->data();
+  }
+  if (dequantized) {
+    dequantized->resize(src.shape());
+    xq = dequantized->data();
+  }
+  // Round half to even (default rounding mode, activation_integer); the product is at most
+  // `levels` up to two roundings, and nearbyint of that is `levels`.
+  if (xi && xq) {
 #pragma omp parallel for simd schedule(static) if (n >= kParallelThreshold)
-  for (Index i = 0; i < n; ++i) {
-    const float clipped = std::min(std::max(x[i], 0.0f), alpha);
-    // Round half to even (default rounding mode); the product is at most `levels` up to two
-    // roundings, and nearbyint of that is `levels`.
-    const float integer = std::nearbyint(clipped * to_integer);
-    xi[i] = integer;
-    xq[i] = integer * scale;
+    for (Index i = 0; i < n; ++i) {
+      const float integer = activation_integer(x[i], alpha, to_integer);
+      xi[i] = integer;
+      xq[i] = integer * scale;
+    }
+  } else if (xi) {
+#pragma omp parallel for simd schedule(static) if (n >= kParallelThreshold)
+    for (Index i = 0; i < n; ++i) xi[i] = activation_integer(x[i], alpha, to_integer);
+  } else if (xq) {
+#pragma omp parallel for simd schedule(static) if (n >= kParallelThreshold)
+    for (Index i = 0; i < n; ++i) xq[i] = activation_integer(x[i], alpha, to_integer) * scale;
   }
   return scale;
 }

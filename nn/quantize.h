@@ -40,6 +40,8 @@
 // Determinism: every sum (std(W) from exact integer sums, the alpha gradient and the
 // normalization term from fixed-size blocks added in a fixed order) gives the same bits for any
 // number of OpenMP threads.
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 
 #include "core/tensor.h"
@@ -79,6 +81,20 @@ void quantize_weight_backward(const Tensor& weight, const WeightQuantization& fo
 // shape, and returns s_a = alpha / (2^bits - 1). Throws pimqat::Error for bits outside [1, 16] or
 // alpha not positive and finite.
 float quantize_activation(const Tensor& src, int bits, float alpha, Tensor& integers, Tensor& dequantized);
+// The same with either output skipped (null): a layer that does not read X or x_q does not pay
+// for writing it.
+float quantize_activation(const Tensor& src, int bits, float alpha, Tensor* integers, Tensor* dequantized);
+
+// The factor from a clipped activation to its integer, (2^bits - 1) / alpha, as the quantizer
+// computes it (float), and the integer of one activation:
+//   X = nearbyint(min(max(x, 0), alpha) * to_integer)   (round half to even; NaN stays NaN).
+// quantize_activation uses exactly these operations; code that quantizes on its own (the PIM
+// packer reads the float input) must repeat them to get the same X.
+float activation_to_integer(int bits, float alpha);
+inline float activation_integer(float x, float alpha, float to_integer) {
+  const float clipped = std::min(std::max(x, 0.0f), alpha);
+  return std::nearbyint(clipped * to_integer);
+}
 
 // Straight-through backward of quantize_activation: writes diff_src = dL/dx (resized to src's
 // shape) and returns dL/dalpha summed over all elements. `dequantized` is the x_q of the forward.

@@ -145,7 +145,6 @@ void PimConv2d::reset_running_rho() {
 void PimConv2d::compute(const Tensor& src_q, const Tensor& /*weight_q*/, Tensor& dst, nn::Mode mode) {
   const auto compute_start = std::chrono::steady_clock::now();
   const nn::ConvGeometry& g = geometry();
-  const Tensor& x = input_integers();
   const Tensor& w = weight_integers();
   const Shape out_shape = engine().output_shape(src_q.shape());
   const Index reduction = g.in_channels * g.kernel * g.kernel;
@@ -155,7 +154,9 @@ void PimConv2d::compute(const Tensor& src_q, const Tensor& /*weight_q*/, Tensor&
   const Index block = blocked ? nn::channel_block() : 0;
   try {
     PimPhaseTimer t_pack_x(PimPhase::PackActivations);
-    pack_activations(decomposition_, im, x.data(), packed_x_, block);
+    // X straight from the float input (the quantizer's operations, pim/kernels/packed.h): the
+    // layer never writes X as floats.
+    pack_activations_quantized(decomposition_, im, raw_input().data(), alpha_used(), packed_x_, block);
     t_pack_x.stop();
     PimPhaseTimer t_pack_w(PimPhase::PackWeights);
     pack_weights(decomposition_, w.data(), reduction, g.out_channels, packed_w_);

@@ -92,6 +92,9 @@ class PimConv2d : public nn::QuantConv2d {
   const std::vector<std::int64_t>& exact_output() const;
 
  protected:
+  // The packer quantizes the float input itself; x_q is written only for the backward.
+  bool uses_input_integers() const override { return false; }
+  bool uses_quantized_input(nn::Mode mode) const override { return mode == nn::Mode::Train; }
   void compute(const Tensor& src_q, const Tensor& weight_q, Tensor& dst, nn::Mode mode) override;
   void compute_backward(const Tensor& src_q, const Tensor& weight_q, const Tensor& diff_dst, Tensor* diff_src_q,
                         Tensor& diff_weight_q) override;

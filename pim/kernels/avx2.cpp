@@ -64,24 +64,34 @@ void extract_bits_avx2(const std::uint8_t* tile, Index groups, int chunks, int p
   extract_bits_portable(tile, groups, chunks, planes, out);
 }
 
-bool convert_row_avx2(const float* src, Index n, Index step, float max_value, std::uint8_t* dst) {
-  if (step != 1) return convert_row_portable(src, n, step, max_value, dst);
-  const __m256 zero = _mm256_setzero_ps(), top = _mm256_set1_ps(max_value);
+bool convert_row_avx2(const float* src, Index n, Index step, const RowFormat& format, std::uint8_t* dst) {
+  if (step != 1) return convert_row_portable(src, n, step, format, dst);
+  const __m256 zero = _mm256_setzero_ps(), top = _mm256_set1_ps(format.max_value);
+  const __m256 alpha = _mm256_set1_ps(format.alpha), to_integer = _mm256_set1_ps(format.to_integer);
   __m256 bad = _mm256_setzero_ps();
   Index i = 0;
   for (; i + 8 <= n; i += 8) {
     const __m256 v = _mm256_loadu_ps(src + i);
-    // not (v >= 0 and v <= max and v == floor(v)); NaN compares unordered: bad.
-    bad = _mm256_or_ps(bad, _mm256_cmp_ps(v, zero, _CMP_NGE_UQ));
-    bad = _mm256_or_ps(bad, _mm256_cmp_ps(v, top, _CMP_NLE_UQ));
-    bad = _mm256_or_ps(bad, _mm256_cmp_ps(v, _mm256_floor_ps(v), _CMP_NEQ_UQ));
-    const __m256i ints = _mm256_cvttps_epi32(_mm256_max_ps(_mm256_min_ps(v, top), zero));
+    __m256i ints;
+    if (format.quantize) {
+      // nn::activation_integer: nearbyint(min(max(x, 0), alpha) * to_integer); only NaN is bad.
+      bad = _mm256_or_ps(bad, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+      const __m256 clipped = _mm256_min_ps(_mm256_max_ps(v, zero), alpha);
+      ints = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(clipped, to_integer),
+                                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    } else {
+      // not (v >= 0 and v <= max and v == floor(v)); NaN compares unordered: bad.
+      bad = _mm256_or_ps(bad, _mm256_cmp_ps(v, zero, _CMP_NGE_UQ));
+      bad = _mm256_or_ps(bad, _mm256_cmp_ps(v, top, _CMP_NLE_UQ));
+      bad = _mm256_or_ps(bad, _mm256_cmp_ps(v, _mm256_floor_ps(v), _CMP_NEQ_UQ));
+      ints = _mm256_cvttps_epi32(_mm256_max_ps(_mm256_min_ps(v, top), zero));
+    }
     const __m128i words = _mm_packus_epi32(_mm256_castsi256_si128(ints), _mm256_extracti128_si256(ints, 1));
     const __m128i bytes = _mm_packus_epi16(words, words);
     _mm_storel_epi64(reinterpret_cast<__m128i*>(dst + i), bytes);
   }
   const bool ok = _mm256_movemask_ps(bad) == 0;
-  return convert_row_portable(src + i, n - i, 1, max_value, dst + i) && ok;
+  return convert_row_portable(src + i, n - i, 1, format, dst + i) && ok;
 }
 
 void pack_block_avx2(const BlockSource& src, const Index* base, Index valid, std::uint16_t* out) {

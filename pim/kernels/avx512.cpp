@@ -1127,8 +1127,10 @@ PIMQAT_AVX512 void extract_bits_avx512(const std::uint8_t* tile, Index groups, i
     }
 }
 
-PIMQAT_AVX512 bool convert_row_avx512(const float* src, Index n, Index step, float max_value, std::uint8_t* dst) {
-  const __m512 zero = _mm512_setzero_ps(), top = _mm512_set1_ps(max_value);
+PIMQAT_AVX512 bool convert_row_avx512(const float* src, Index n, Index step, const RowFormat& format,
+                                      std::uint8_t* dst) {
+  const __m512 zero = _mm512_setzero_ps(), top = _mm512_set1_ps(format.max_value);
+  const __m512 alpha = _mm512_set1_ps(format.alpha), to_integer = _mm512_set1_ps(format.to_integer);
   // Element offsets of a strided row (one gather per 16 elements); rows of blocked activations are
   // short (their width), so the offsets fit in 32 bits.
   const __m512i offsets = _mm512_mullo_epi32(_mm512_set1_epi32(static_cast<int>(step)),
@@ -1139,12 +1141,23 @@ PIMQAT_AVX512 bool convert_row_avx512(const float* src, Index n, Index step, flo
     const auto live = static_cast<__mmask16>(n - i >= 16 ? 0xFFFF : (1u << (n - i)) - 1u);
     const __m512 v = step == 1 ? _mm512_maskz_loadu_ps(live, src + i)
                                : _mm512_mask_i32gather_ps(zero, live, offsets, src + i * step, 4);
-    // not (v >= 0 and v <= max and v == floor(v)); NaN compares unordered: bad.
-    const __mmask16 good = _mm512_cmp_ps_mask(v, zero, _CMP_GE_OQ) & _mm512_cmp_ps_mask(v, top, _CMP_LE_OQ) &
-                           _mm512_cmp_ps_mask(v, _mm512_roundscale_ps(v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC),
-                                              _CMP_EQ_OQ);
-    bad = static_cast<__mmask16>(bad | (live & ~good));
-    const __m512i ints = _mm512_cvttps_epi32(_mm512_maskz_mov_ps(good, v));
+    __m512i ints;
+    if (format.quantize) {
+      // nn::activation_integer: nearbyint(min(max(x, 0), alpha) * to_integer) (a -0 from max is
+      // the same integer 0); only NaN is bad.
+      const __mmask16 good = _mm512_cmp_ps_mask(v, v, _CMP_ORD_Q);
+      bad = static_cast<__mmask16>(bad | (live & ~good));
+      const __m512 clipped = _mm512_min_ps(_mm512_max_ps(v, zero), alpha);
+      ints = _mm512_maskz_cvtps_epi32(
+          good, _mm512_roundscale_ps(_mm512_mul_ps(clipped, to_integer), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    } else {
+      // not (v >= 0 and v <= max and v == floor(v)); NaN compares unordered: bad.
+      const __mmask16 good = _mm512_cmp_ps_mask(v, zero, _CMP_GE_OQ) & _mm512_cmp_ps_mask(v, top, _CMP_LE_OQ) &
+                             _mm512_cmp_ps_mask(v, _mm512_roundscale_ps(v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC),
+                                                _CMP_EQ_OQ);
+      bad = static_cast<__mmask16>(bad | (live & ~good));
+      ints = _mm512_cvttps_epi32(_mm512_maskz_mov_ps(good, v));
+    }
     _mm_mask_storeu_epi8(dst + i, live, _mm512_cvtepi32_epi8(ints));
   }
   return bad == 0;

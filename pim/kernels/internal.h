@@ -9,6 +9,7 @@
 
 #include "core/rng.h"
 #include "core/tensor.h"
+#include "nn/quantize.h"
 #include "pim/adc.h"
 #include "pim/gaussian.h"
 #include "pim/kernels/noise.h"
@@ -126,13 +127,31 @@ void pack_block_portable(const BlockSource& src, const Index* base, Index valid,
 void pack_block_avx2(const BlockSource& src, const Index* base, Index valid, std::uint16_t* out);
 void pack_block_avx512(const BlockSource& src, const Index* base, Index valid, std::uint16_t* out);
 
-// dst[i] = src[i step] for i < n when every src[i step] is an integer in [0, max_value] (returns
-// true); otherwise returns false (dst then holds unspecified bytes). step >= 1 (an activation row
-// in NCHW has step 1, in the blocked layout nChw{B}c step B).
-using ConvertRow = bool (*)(const float* src, Index n, Index step, float max_value, std::uint8_t* dst);
-bool convert_row_portable(const float* src, Index n, Index step, float max_value, std::uint8_t* dst);
-bool convert_row_avx2(const float* src, Index n, Index step, float max_value, std::uint8_t* dst);
-bool convert_row_avx512(const float* src, Index n, Index step, float max_value, std::uint8_t* dst);
+// How a row of float activations becomes bytes: either they are the integers X already
+// (checked: an integer in [0, max_value]), or they are the layer's float input and X is made
+// here with the activation quantizer's operations (nn::activation_integer with alpha and
+// to_integer: the same X bit for bit; only NaN is bad).
+struct RowFormat {
+  float max_value = 0.0f;
+  bool quantize = false;
+  float alpha = 0.0f, to_integer = 0.0f;
+  // The byte of one value and whether it was good (a bad value gives 0).
+  std::uint8_t byte(float v, bool& ok) const {
+    if (quantize) {
+      ok = !std::isnan(v);
+      return static_cast<std::uint8_t>(ok ? nn::activation_integer(v, alpha, to_integer) : 0.0f);
+    }
+    ok = v >= 0.0f && v <= max_value && v == std::floor(v);  // NaN compares false: bad
+    return static_cast<std::uint8_t>(ok ? v : 0.0f);
+  }
+};
+// dst[i] = the byte of src[i step] for i < n (RowFormat) when every value is good (returns true);
+// otherwise returns false (dst then holds unspecified bytes). step >= 1 (an activation row in
+// NCHW has step 1, in the blocked layout nChw{B}c step B).
+using ConvertRow = bool (*)(const float* src, Index n, Index step, const RowFormat& format, std::uint8_t* dst);
+bool convert_row_portable(const float* src, Index n, Index step, const RowFormat& format, std::uint8_t* dst);
+bool convert_row_avx2(const float* src, Index n, Index step, const RowFormat& format, std::uint8_t* dst);
+bool convert_row_avx512(const float* src, Index n, Index step, const RowFormat& format, std::uint8_t* dst);
 
 // The plan of thermal_codes: only the noise of `stream` at `sigma` over `bank`'s ADC (the bank must
 // outlive the plan). Shared by every path's thermal_codes.

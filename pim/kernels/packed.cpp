@@ -398,8 +398,11 @@ void pack_activations(const Decomposition& d, const std::int32_t* src, Index red
   }
 }
 
-void pack_activations(const Decomposition& d, const Im2colGeometry& geometry, const float* integers,
-                      PackedActivations& out, Index channel_block) {
+namespace {
+
+// pack_activations and pack_activations_quantized: `values` become bytes as `format` says.
+void pack_from_floats(const Decomposition& d, const Im2colGeometry& geometry, const float* integers,
+                      const detail::RowFormat& format, PackedActivations& out, Index channel_block) {
   geometry.validate();
   if (channel_block < 0 || (channel_block > 0 && geometry.channels % channel_block != 0))
     throw Error("pack_activations: a blocked layout of " + std::to_string(channel_block) + " channels needs C = " +
@@ -428,7 +431,6 @@ void pack_activations(const Decomposition& d, const Im2colGeometry& geometry, co
   // 8 bytes of margin on both sides: the block gathers load whole 8-byte rows (pack_block_*).
   out.scratch.assign(static_cast<std::size_t>(planes * channel_size + 2 * kPimBlockPixels), 0);
   std::uint8_t* const padded = out.scratch.data() + kPimBlockPixels;
-  const auto max_value = static_cast<float>(d.max_activation());
   const detail::ConvertRow convert_row = convert_row_for(active_kernel_isa());
   Index first_bad = -1;
 #pragma omp parallel for schedule(static) if (planes * plane_size > (Index{1} << 16))
@@ -441,15 +443,14 @@ void pack_activations(const Decomposition& d, const Im2colGeometry& geometry, co
       std::uint8_t* line = dst + ((y % stride) * stride) * phase_size + (y / stride) * wq;
       const float* row = src + h * geometry.width * step;
       if (stride == 1) {
-        bad |= !convert_row(row, geometry.width, step, max_value, line + pad);
+        bad |= !convert_row(row, geometry.width, step, format, line + pad);
         continue;
       }
       Index phase = pad % stride, xq = pad / stride;
       for (Index w = 0; w < geometry.width; ++w) {
-        const float v = row[w * step];
-        const bool ok = v >= 0.0f && v <= max_value && v == std::floor(v);
+        bool ok = true;
+        line[phase * phase_size + xq] = format.byte(row[w * step], ok);
         bad |= !ok;
-        line[phase * phase_size + xq] = static_cast<std::uint8_t>(ok ? v : 0.0f);
         if (++phase == stride) {
           phase = 0;
           ++xq;
@@ -458,8 +459,9 @@ void pack_activations(const Decomposition& d, const Im2colGeometry& geometry, co
     }
     if (bad) {
       for (Index i = 0; i < plane_size; ++i) {
-        const float v = src[i * step];
-        if (!(v >= 0.0f && v <= max_value && v == std::floor(v))) {
+        bool ok = true;
+        format.byte(src[i * step], ok);
+        if (!ok) {
 #pragma omp critical(pimqat_pack_error)
           if (first_bad < 0 || plane * plane_size + i < first_bad) first_bad = plane * plane_size + i;
           break;
@@ -467,9 +469,12 @@ void pack_activations(const Decomposition& d, const Im2colGeometry& geometry, co
       }
     }
   }
-  if (first_bad >= 0)
-    bad_activation(d, "at flat NCHW index " + std::to_string(first_bad),
-                   plane_start(first_bad / plane_size)[(first_bad % plane_size) * step]);
+  if (first_bad >= 0) {
+    const float value = plane_start(first_bad / plane_size)[(first_bad % plane_size) * step];
+    if (format.quantize)
+      throw Error("activation at flat NCHW index " + std::to_string(first_bad) + " is NaN (training diverged?)");
+    bad_activation(d, "at flat NCHW index " + std::to_string(first_bad), value);
+  }
 
   // 2. Per block of 8 output pixels: a byte tile of its im2col rows (8 consecutive bytes when the
   // block's pixels are consecutive in one output row), then the bit-planes.
@@ -503,6 +508,27 @@ void pack_activations(const Decomposition& d, const Im2colGeometry& geometry, co
     }
     pack_block(block_source, base, valid, out.bits.data() + block * out.block_stride());
   }
+}
+
+}  // namespace
+
+void pack_activations(const Decomposition& d, const Im2colGeometry& geometry, const float* integers,
+                      PackedActivations& out, Index channel_block) {
+  detail::RowFormat format;
+  format.max_value = static_cast<float>(d.max_activation());
+  pack_from_floats(d, geometry, integers, format, out, channel_block);
+}
+
+void pack_activations_quantized(const Decomposition& d, const Im2colGeometry& geometry, const float* src, float alpha,
+                                PackedActivations& out, Index channel_block) {
+  if (!(alpha > 0.0f) || !std::isfinite(alpha))
+    throw Error("pack_activations_quantized: the clip alpha must be positive and finite, got " + std::to_string(alpha));
+  detail::RowFormat format;
+  format.max_value = static_cast<float>(d.max_activation());
+  format.quantize = true;
+  format.alpha = alpha;
+  format.to_integer = nn::activation_to_integer(d.act_bits, alpha);
+  pack_from_floats(d, geometry, src, format, out, channel_block);
 }
 
 void pack_weights(const Decomposition& d, const std::int32_t* weights, Index reduction, Index out_channels,

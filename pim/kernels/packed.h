@@ -95,6 +95,12 @@ void pack_activations(const Decomposition& d, const std::int32_t* src, Index red
 // not an integer in range (naming its NCHW index).
 void pack_activations(const Decomposition& d, const Im2colGeometry& geometry, const float* integers,
                       PackedActivations& out, Index channel_block = 0);
+// The same from the layer's float input, quantized here: X = nn::activation_integer(x, alpha,
+// (2^b_a - 1) / alpha), the operations of nn::quantize_activation, so the bits are those of
+// packing its X (without writing X). Throws pimqat::Error for a NaN input (naming its NCHW index)
+// or an alpha that is not positive and finite.
+void pack_activations_quantized(const Decomposition& d, const Im2colGeometry& geometry, const float* src, float alpha,
+                                PackedActivations& out, Index channel_block = 0);
 // From a row-major (C_out x K) weight matrix (an OIHW tensor read as such), as int32 or as
 // floats holding integers. Throws pimqat::Error for a value outside the weight range.
 void pack_weights(const Decomposition& d, const std::int32_t* weights, Index reduction, Index out_channels,

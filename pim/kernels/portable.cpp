@@ -52,15 +52,14 @@ void extract_bits_portable(const std::uint8_t* tile, Index groups, int chunks, i
     }
 }
 
-bool convert_row_portable(const float* src, Index n, Index step, float max_value, std::uint8_t* dst) {
-  bool ok = true;
+bool convert_row_portable(const float* src, Index n, Index step, const RowFormat& format, std::uint8_t* dst) {
+  bool all = true;
   for (Index i = 0; i < n; ++i) {
-    const float v = src[i * step];
-    const bool good = v >= 0.0f && v <= max_value && v == std::floor(v);
-    ok &= good;
-    dst[i] = static_cast<std::uint8_t>(good ? v : 0.0f);
+    bool ok = true;
+    dst[i] = format.byte(src[i * step], ok);
+    all &= ok;
   }
-  return ok;
+  return all;
 }
 
 void pack_block_portable(const BlockSource& src, const Index* base, Index valid, std::uint16_t* out) {

@@ -5,6 +5,7 @@
 // and images, partial final blocks, N that cuts channels and chunks.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include "pim/im2col.h"
 #include "pim/kernels/dispatch.h"
 #include "pim/kernels/packed.h"
+#include "nn/quantize.h"
 
 namespace pimqat::pim {
 namespace {
@@ -128,6 +130,61 @@ TEST(KernelsPack, BlockedLayoutPacksLikeNchwOnEveryPath) {
   std::vector<float> x(12 * 16, 1.0f);
   PackedActivations out;
   EXPECT_THROW(pack_activations(Decomposition{Scheme::BitSerial, 144, 4, 4}, odd, x.data(), out, 16), Error);
+}
+
+// Packing the float input with the quantizer applied on the fly equals packing the X that
+// nn::quantize_activation writes, bit for bit, on every path and in both layouts: values below 0,
+// above alpha, on rounding ties (x to_integer = n + 1/2 rounds to even), -0, infinities.
+TEST(KernelsPack, QuantizingPackEqualsPackingTheQuantizersIntegers) {
+  const Im2colGeometry geometries[] = {{2, 16, 7, 9, 3, 3, 1, 1}, {3, 16, 9, 18, 3, 3, 2, 1}, {1, 32, 5, 5, 1, 1, 2, 0}};
+  for (const Im2colGeometry& g : geometries) {
+    for (int bits : {2, 4, 7}) {
+      const Decomposition d{Scheme::BitSerial, 144, bits, 4};
+      const float alpha = 2.5f;
+      const float to_integer = nn::activation_to_integer(bits, alpha);
+      RandomStream r(RngKey{static_cast<std::uint64_t>(bits), 1, Purpose::Operands, 4});
+      Tensor x(Shape{g.batch, g.channels, g.height, g.width});
+      for (Index i = 0; i < x.size(); ++i) {
+        switch (i % 7) {
+          case 0: x[i] = (static_cast<float>(r.below(8)) + 0.5f) / to_integer; break;  // ties
+          case 1: x[i] = -3.0f * r.uniform(); break;
+          case 2: x[i] = alpha + r.uniform(); break;
+          case 3: x[i] = i % 3 == 0 ? -0.0f : (i % 3 == 1 ? INFINITY : -INFINITY); break;
+          default: x[i] = 3.0f * r.uniform() - 0.3f;
+        }
+      }
+      Tensor integers, dequantized;
+      nn::quantize_activation(x, bits, alpha, integers, dequantized);
+      for (KernelIsa isa : {KernelIsa::Avx512, KernelIsa::Avx2, KernelIsa::Portable}) {
+        if (!kernel_isa_supported(isa)) continue;
+        const ForcedIsa forced(isa);
+        PackedActivations expected, nchw, blocked;
+        pack_activations(d, g, integers.data(), expected);
+        pack_activations_quantized(d, g, x.data(), alpha, nchw);
+        ASSERT_EQ(nchw.bits, expected.bits) << kernel_isa_name(isa) << ", " << g.str() << ", " << bits << " bits";
+        const std::vector<float> xs(x.data(), x.data() + x.size());
+        const std::vector<float> xbl = blocked_copy(xs, g, 16);
+        pack_activations_quantized(d, g, xbl.data(), alpha, blocked, 16);
+        ASSERT_EQ(blocked.bits, expected.bits) << kernel_isa_name(isa) << " blocked, " << g.str() << ", " << bits << " bits";
+      }
+      // NaN is named by its NCHW index; a bad alpha is refused.
+      x[x.size() - 2] = NAN;
+      for (KernelIsa isa : {KernelIsa::Avx512, KernelIsa::Avx2, KernelIsa::Portable}) {
+        if (!kernel_isa_supported(isa)) continue;
+        const ForcedIsa forced(isa);
+        PackedActivations out;
+        try {
+          pack_activations_quantized(d, g, x.data(), alpha, out);
+          ADD_FAILURE() << kernel_isa_name(isa) << " accepted NaN";
+        } catch (const Error& e) {
+          EXPECT_NE(std::string(e.what()).find("index " + std::to_string(x.size() - 2) + " is NaN"), std::string::npos)
+              << e.what();
+        }
+      }
+      PackedActivations out;
+      EXPECT_THROW(pack_activations_quantized(d, g, x.data(), 0.0f, out), Error);
+    }
+  }
 }
 
 TEST(KernelsPack, BadActivationsAreRejectedOnEveryPath) {

@@ -339,6 +339,34 @@ TEST(PimConv2d, BlockedLayoutMatchesNchw) {
   }
 }
 
+// The layer packs X straight from its float input and writes x_q only in training; X and x_q are
+// made on request, equal to the quantizer's, in either mode.
+TEST(PimConv2d, OperandsOnRequestEqualTheQuantizers) {
+  for (nn::Mode mode : {nn::Mode::Eval, nn::Mode::Train}) {
+    auto layer = make_layer(Rescale::Both, 4);
+    const Tensor x = make_input(11);
+    const Tensor y = layer->forward(x, mode);
+    Tensor integers, dequantized;
+    const float scale = nn::quantize_activation(x, 4, layer->alpha().value[0], integers, dequantized);
+    EXPECT_EQ(layer->input_scale(), scale);
+    ASSERT_EQ(layer->input_integers().shape(), x.shape());
+    ASSERT_EQ(layer->quantized_input().shape(), x.shape());
+    for (Index i = 0; i < x.size(); ++i) {
+      ASSERT_EQ(layer->input_integers()[i], integers[i]) << i;
+      ASSERT_EQ(layer->quantized_input()[i], dequantized[i]) << i;
+    }
+    // The output is the PIM product of those integers (the independent reference).
+    std::vector<double> pim;
+    std::vector<std::int64_t> exact;
+    independent_outputs(*layer, integers, pim, exact);
+    const Index hw = 30, pixels = 60;  // (C_out x P) -> NCHW
+    for (Index o = 0; o < 5; ++o)
+      for (Index p = 0; p < pixels; ++p)
+        ASSERT_EQ(layer->pim_output()[static_cast<std::size_t>((p / hw) * 5 * hw + o * hw + p % hw)],
+                  pim[static_cast<std::size_t>(o * pixels + p)]);
+  }
+}
+
 TEST(PimConv2d, BadSettingsAreRejected) {
   PimLayerSettings s;
   s.adc_bits = 17;
