@@ -8,7 +8,8 @@
 // Rounds: every round times `steps` training steps (or evaluation batches) of every row in turn,
 // so load changes on a shared machine hit all rows alike. A row's figure is its best round (the
 // least disturbed by other processes; the median is printed next to it), and the ratios are of
-// best rounds; the per-round rates follow. Process CPU time per step gives a second, less
+// best rounds; "rnd ratio" is the median over rounds of the ratio within a round; the per-round
+// rates follow. Process CPU time per step gives a second, less
 // load-dependent rate (with more than one thread it includes OpenMP's spin-waiting).
 // --profile adds the time per phase of the PIM layers (pim/profile.h) for each PIM row, per
 // training step or evaluation batch (averaged over all rounds).
@@ -254,13 +255,22 @@ int main(int argc, char** argv) {
   const Row* train_ref = find("fp32 train");
   const Row* infer_ref = find("fp32 infer");
   const auto cpu_rate = [&](const Row& row) { return o.batch / best(row.cpu_seconds); };
-  std::printf("%-24s %10s %8s %10s %12s %9s   %s\n", "row", "images/s", "ratio", "median", "images/cpu-s",
-              "cpu ratio", "per round (ratio: to fp32 train for training rows, to fp32 infer for eval rows)");
+  // The median over rounds of the ratio within each round: rows of one round ran minutes apart at
+  // most, so this ratio follows a machine whose speed drifts between rounds better than the ratio
+  // of best rounds does.
+  const auto round_ratio = [&](const Row& row, const Row& ref) {
+    std::vector<double> ratios;
+    for (std::size_t r = 0; r < row.seconds.size() && r < ref.seconds.size(); ++r)
+      ratios.push_back(ref.seconds[r] / row.seconds[r]);
+    return median(ratios);
+  };
+  std::printf("%-24s %10s %8s %10s %12s %9s %9s   %s\n", "row", "images/s", "ratio", "median", "images/cpu-s",
+              "cpu ratio", "rnd ratio", "per round (ratio: to fp32 train for training rows, to fp32 infer for eval rows)");
   for (const Row& row : rows) {
     const Row* ref = row.kind == Kind::Train ? train_ref : infer_ref;
-    std::printf("%-24s %10.1f %8.3f %10.1f %12.1f %9.3f  ", row.name.c_str(), images_per_second(row),
+    std::printf("%-24s %10.1f %8.3f %10.1f %12.1f %9.3f %9.3f  ", row.name.c_str(), images_per_second(row),
                 images_per_second(row) / images_per_second(*ref), o.batch / median(row.seconds), cpu_rate(row),
-                cpu_rate(row) / cpu_rate(*ref));
+                cpu_rate(row) / cpu_rate(*ref), round_ratio(row, *ref));
     for (double s : row.seconds) std::printf(" %.1f", o.batch / s);
     std::printf("\n");
   }
