@@ -734,8 +734,21 @@ PIMQAT_AVX512_INLINE __m512i adc16(const GemmPlan& plan, __m512i p, Index column
                                    const std::uint64_t* edge_pairs, StraddleLog& log) {
   switch (plan.path) {
     case AdcPath::Lossless: return p;
-    case AdcPath::SharedTable:
+    case AdcPath::SharedTable: {
+      if (plan.linear_codes) {  // GemmPlan::linear_codes: the formula the plan checked point by point
+        const __m512 e = _mm512_roundscale_ps(
+            _mm512_fmadd_ps(_mm512_set1_ps(plan.code_scale), _mm512_cvtepi32_ps(p), _mm512_set1_ps(plan.code_offset)),
+            _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+        const __m512 code = _mm512_min_ps(_mm512_max_ps(e, _mm512_setzero_ps()),
+                                          _mm512_set1_ps(static_cast<float>(plan.max_code)));
+        __m512i v = _mm512_cvttps_epi32(code);
+        for (int i = 0; i < plan.code_exceptions; ++i)
+          v = _mm512_mask_mov_epi32(v, _mm512_cmpeq_epi32_mask(p, _mm512_set1_epi32(plan.exception_p[i])),
+                                    _mm512_set1_epi32(plan.exception_code[i]));
+        return v;
+      }
       return _mm512_i32gather_epi32(_mm512_sub_epi32(p, _mm512_set1_epi32(static_cast<int>(plan.p_lo))), plan.table, 4);
+    }
     case AdcPath::ColumnTable:
       return _mm512_i32gather_epi32(_mm512_sub_epi32(p, _mm512_set1_epi32(static_cast<int>(plan.p_lo))),
                                     plan.table + column * plan.points, 4);
@@ -900,7 +913,11 @@ PIMQAT_AVX512 bool signed_scheme_entry(const GemmPlan& plan) {
   if (plan.rows > 255) return false;
   if (kScheme == Scheme::Differential && plan.weight_bits > 7) return false;
   if (plan.path == AdcPath::Direct || (plan.path == AdcPath::Noisy && !plan.bulk_noise())) return false;
-  set_kernel_route(kScheme == Scheme::Differential ? "avx512 differential bytes" : "avx512 native bytes");
+  const bool formula = plan.path == AdcPath::SharedTable && plan.linear_codes;
+  if constexpr (kScheme == Scheme::Differential)
+    set_kernel_route(formula ? "avx512 differential bytes, code formula" : "avx512 differential bytes");
+  else
+    set_kernel_route(formula ? "avx512 native bytes, code formula" : "avx512 native bytes");
   switch (plan.chunks) {
     case 1: signed_schemes<kScheme, 1>(plan); return true;
     case 5: signed_schemes<kScheme, 5>(plan); return true;

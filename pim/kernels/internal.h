@@ -50,6 +50,16 @@ struct GemmPlan {
   AdcPath path = AdcPath::Direct;
   std::int64_t p_lo = 0, p_hi = 0, points = 0;  // integer partial-sum range [p_lo, p_hi], points = p_hi - p_lo + 1
   const std::int32_t* table = nullptr;         // SharedTable / ColumnTable values v
+  // SharedTable whose values are codes (no integer read-out) that one float formula reproduces:
+  // v(p) = clamp(floor(fmaf(code_scale, float(p), code_offset)), 0, max_code) for every p in
+  // [p_lo, p_hi] except the code_exceptions points exception_p[i], whose v is exception_code[i]
+  // (levels halfway between codes); checked against the table point by point when the plan is
+  // made (make_plan). The AVX-512 signed schemes then compute v instead of gathering it.
+  static constexpr int kMaxCodeExceptions = 8;
+  bool linear_codes = false;
+  float code_scale = 0.0f, code_offset = 0.0f;
+  int code_exceptions = 0;
+  std::int32_t exception_p[kMaxCodeExceptions] = {}, exception_code[kMaxCodeExceptions] = {};
   // Noisy: the noise-free level of (column, p) is levels[column * level_stride + p - p_lo] when
   // levels is set (level_stride 0: the same for every column), else the linear model's arithmetic
   // gain[column] (p - p_lo_adc) / delta + offset[column] (gains/offsets null: ideal 1 and 0).

@@ -230,6 +230,35 @@ void set_noise_decision(const AdcBank& bank, PlanStorage& storage, GemmPlan& pla
   plan.decision_margin = std::ldexp(1.0, std::ilogb(bound) + 1 - 44);
 }
 
+// GemmPlan::linear_codes: the code of the ideal ADC as one float fma, floor and clamp, checked
+// against the table at every point (exhaustive: the table is at most the partial-sum range). fmaf
+// rounds once, as the vector fma does, so the check covers the SIMD formula exactly. The points
+// where it disagrees are levels exactly halfway between two codes, which the reference rounds
+// either way depending on the double rounding of (p - p_lo) / Delta: up to kMaxCodeExceptions of
+// them are kept with their table codes; more, and the table is gathered.
+void set_linear_codes(const std::vector<std::int32_t>& table, GemmPlan& plan) {
+  const float scale = static_cast<float>(1.0 / plan.delta);
+  const float offset = static_cast<float>(0.5 - plan.adc_p_lo / plan.delta);
+  if (!std::isfinite(scale) || !std::isfinite(offset) || plan.p_lo < -(std::int64_t{1} << 24) ||
+      plan.p_hi > (std::int64_t{1} << 24))
+    return;
+  int exceptions = 0;
+  for (std::int64_t k = 0; k < plan.points; ++k) {
+    const float e = std::floor(std::fma(scale, static_cast<float>(plan.p_lo + k), offset));
+    const float code = std::min(std::max(e, 0.0f), static_cast<float>(plan.max_code));
+    const std::int32_t v = table[static_cast<std::size_t>(k)];
+    if (static_cast<std::int32_t>(code) == v) continue;
+    if (exceptions == GemmPlan::kMaxCodeExceptions) return;
+    plan.exception_p[exceptions] = static_cast<std::int32_t>(plan.p_lo + k);
+    plan.exception_code[exceptions] = v;
+    ++exceptions;
+  }
+  plan.linear_codes = true;
+  plan.code_scale = scale;
+  plan.code_offset = offset;
+  plan.code_exceptions = exceptions;
+}
+
 GemmPlan make_plan(const Decomposition& d, const AdcBank& bank, const PackedActivations& x, const PackedWeights& w,
                    Index reduction, Index out_channels, Index image_pixels, PlanStorage& storage) {
   GemmPlan plan;
@@ -278,6 +307,7 @@ GemmPlan make_plan(const Decomposition& d, const AdcBank& bank, const PackedActi
           storage.code_value[static_cast<std::size_t>(adc.code(bank.level(0, plan.p_lo + k)))];
     plan.table = storage.table.data();
     plan.max_value = max_abs(storage.table.data(), storage.table.size());
+    if (!adc.integer_readout()) set_linear_codes(storage.table, plan);
   } else {
     storage.tables = bank.tables(g_max_table_entries.load());
     if (!bank.noisy()) {

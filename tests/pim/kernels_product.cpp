@@ -277,8 +277,16 @@ TEST(KernelsProduct, EveryPathMatchesReferenceOnSeededGrid) {
   if (kernel_isa_supported(KernelIsa::Avx512)) {
     for (const char* route : {"avx512: avx512 bit-serial bytes, table", "avx512: avx512 bit-serial bytes, lossless",
                               "avx512: avx512 bit-serial words", "avx512: avx512 bit-serial, noise",
-                              "avx512: avx512 differential bytes", "avx512: avx512 native bytes"})
+                              "avx512: avx512 differential bytes", "avx512: avx512 native bytes",
+                              "avx512: avx512 differential bytes, code formula",
+                              "avx512: avx512 native bytes, code formula"})
       EXPECT_TRUE(route_ran(route)) << "no case took the route '" << route << "'";
+    // The shared table gathered (integer read-out, or a formula that misses a point) as well.
+    int gathered = 0;
+    for (const auto& [route, count] : route_counts())
+      if ((route == "avx512: avx512 differential bytes" || route == "avx512: avx512 native bytes") && count > 0)
+        ++gathered;
+    EXPECT_GT(gathered, 0) << "no signed-scheme case read the ADC from a table";
   }
 }
 
@@ -374,6 +382,46 @@ TEST(KernelsProduct, LosslessAdcEqualsTheExactProductOnEveryPath) {
       packed_pim_gemm_integer(d, AdcBank(adc), px, pw, k, c_out, p, sums.data(), y.data(), nullptr);
       EXPECT_EQ(sums, exact) << d.str() << " on " << kernel_isa_name(isa) << " (" << last_kernel_route() << ")";
       EXPECT_EQ(y, exact) << d.str() << " on " << kernel_isa_name(isa);
+    }
+  }
+}
+
+// The signed schemes compute an ideal ADC's code by a float formula where the plan found it equal
+// to the table (GemmPlan::linear_codes), with the few levels exactly halfway between two codes
+// kept from the table: native N = 9 W4A4 has one at p = 0 with a 7-bit ADC (level 63.5, which the
+// reference's double rounding puts at 63.499999999999993, code 63; the float formula says 64) and
+// one at p = -1008 with a 4-bit ADC (level 0.5, code 1; the formula says 0). Operands that hit
+// those partial sums on purpose must still match the reference on every path.
+TEST(KernelsProduct, CodeFormulaKeepsTheTablesHalfwayCodes) {
+  const Decomposition d{Scheme::Native, 9, 4, 4};
+  for (int bits : {7, 4}) {
+    const Adc adc(d.p_lo(), d.p_hi(), bits);
+    const AdcBank bank(adc);
+    const std::int64_t tie = bits == 7 ? 0 : -1008;
+    ASSERT_EQ(adc.code(bank.level(0, tie)), bits == 7 ? 63 : 1);
+    // Native p is the group's exact dot product sum X W.
+    const Index k = 9 * 7 + 4, p = 37, c_out = 3;
+    Operands o = random_operands(d, k, p, c_out, 91);
+    // Pixel 0: all activations 0 (every partial sum 0); pixel 1: X = 14 and W = -8 on rows 0..8
+    // of group 0 give p = -8 * 9 * 14 = -1008.
+    for (Index i = 0; i < k; ++i) o.x[static_cast<std::size_t>(i * p)] = 0;
+    for (Index i = 0; i < 9; ++i) {
+      o.x[static_cast<std::size_t>(i * p + 1)] = 14;
+      for (Index c = 0; c < c_out; ++c) o.w[static_cast<std::size_t>(c * k + i)] = -8;
+    }
+    std::vector<double> expected(static_cast<std::size_t>(c_out * p));
+    reference_pim_gemm(d, bank, o.x.data(), o.w.data(), k, p, c_out, expected.data());
+    for (KernelIsa isa : available_paths()) {
+      const ForcedIsa forced(isa);
+      PackedActivations px;
+      PackedWeights pw;
+      pack_activations(d, o.x.data(), k, p, px);
+      pack_weights(d, o.w.data(), k, c_out, pw);
+      std::vector<double> got(expected.size());
+      packed_pim_gemm(d, bank, px, pw, k, c_out, p, got.data(), nullptr);
+      EXPECT_EQ(got, expected) << bits << "-bit ADC on " << kernel_isa_name(isa) << " (" << last_kernel_route() << ")";
+      if (isa == KernelIsa::Avx512)
+        EXPECT_STREQ(last_kernel_route(), "avx512 native bytes, code formula");
     }
   }
 }
