@@ -95,14 +95,15 @@ const Tensor& QuantLayer::quantized_weight() const {
 
 const Tensor& QuantLayer::forward(const Tensor& src, Mode mode) {
   last_src_ = &src;
+  integers_ready_ = dequantized_ready_ = false;  // until this forward has written them
   if (quantization_.act_bits > 0) {
     alpha_used_ = current_alpha(name(), alpha_);
-    integers_ready_ = uses_input_integers();
-    dequantized_ready_ = uses_quantized_input(mode);
-    input_scale_ = quantize_activation(src, quantization_.act_bits, alpha_used_,
-                                       integers_ready_ ? &input_integers_ : nullptr,
-                                       dequantized_ready_ ? &input_dequantized_ : nullptr);
-    src_q_ = dequantized_ready_ ? &input_dequantized_ : &src;
+    const bool integers = uses_input_integers(), dequantized = uses_quantized_input(mode);
+    input_scale_ = quantize_activation(src, quantization_.act_bits, alpha_used_, integers ? &input_integers_ : nullptr,
+                                       dequantized ? &input_dequantized_ : nullptr);
+    integers_ready_ = integers;
+    dequantized_ready_ = dequantized;
+    src_q_ = dequantized ? &input_dequantized_ : &src;
   } else {
     src_q_ = &src;
   }
