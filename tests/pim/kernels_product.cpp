@@ -33,6 +33,18 @@ struct Operands {
   std::vector<std::int32_t> x, w;
 };
 
+// Both operands packed on the current path.
+struct PackedOperands {
+  PackedActivations x;
+  PackedWeights w;
+};
+PackedOperands pack_operands(const Decomposition& d, const Operands& o, Index k, Index p, Index c_out) {
+  PackedOperands packed;
+  pack_activations(d, o.x.data(), k, p, packed.x);
+  pack_weights(d, o.w.data(), k, c_out, packed.w);
+  return packed;
+}
+
 Operands random_operands(const Decomposition& d, Index k, Index p, Index c_out, std::uint64_t seed) {
   RandomStream r(RngKey{seed, 0, Purpose::Operands, 7});
   Operands o;
@@ -186,14 +198,11 @@ bool check_case(const Case& c) {
 
   for (KernelIsa isa : available_paths()) {
     const ForcedIsa forced(isa);
-    PackedActivations px;
-    PackedWeights pw;
-    pack_activations(d, o.x.data(), c.k, c.p, px);
-    pack_weights(d, o.w.data(), c.k, c.c_out, pw);
+    const PackedOperands packed = pack_operands(d, o, c.k, c.p, c.c_out);
     std::vector<std::int64_t> sums(n), exact(n);
     PimMoments moments;
     const std::uint64_t fine_before = thermal_fine_conversions();
-    packed_pim_gemm_integer(d, bank, px, pw, c.k, c.c_out, c.image_pixels, sums.data(), exact.data(), &moments);
+    packed_pim_gemm_integer(d, bank, packed.x, packed.w, c.k, c.c_out, c.image_pixels, sums.data(), exact.data(), &moments);
     const std::string route = std::string(kernel_isa_name(isa)) + ": " + last_kernel_route();
     fine_draws()[route] += thermal_fine_conversions() - fine_before;
     ++route_counts()[route];
@@ -374,12 +383,9 @@ TEST(KernelsProduct, LosslessAdcEqualsTheExactProductOnEveryPath) {
     reference_exact_gemm(o.x.data(), o.w.data(), k, p, c_out, exact.data());
     for (KernelIsa isa : available_paths()) {
       const ForcedIsa forced(isa);
-      PackedActivations px;
-      PackedWeights pw;
-      pack_activations(d, o.x.data(), k, p, px);
-      pack_weights(d, o.w.data(), k, c_out, pw);
+      const PackedOperands packed = pack_operands(d, o, k, p, c_out);
       std::vector<std::int64_t> sums(exact.size()), y(exact.size());
-      packed_pim_gemm_integer(d, AdcBank(adc), px, pw, k, c_out, p, sums.data(), y.data(), nullptr);
+      packed_pim_gemm_integer(d, AdcBank(adc), packed.x, packed.w, k, c_out, p, sums.data(), y.data(), nullptr);
       EXPECT_EQ(sums, exact) << d.str() << " on " << kernel_isa_name(isa) << " (" << last_kernel_route() << ")";
       EXPECT_EQ(y, exact) << d.str() << " on " << kernel_isa_name(isa);
     }
@@ -413,12 +419,9 @@ TEST(KernelsProduct, CodeFormulaKeepsTheTablesHalfwayCodes) {
     reference_pim_gemm(d, bank, o.x.data(), o.w.data(), k, p, c_out, expected.data());
     for (KernelIsa isa : available_paths()) {
       const ForcedIsa forced(isa);
-      PackedActivations px;
-      PackedWeights pw;
-      pack_activations(d, o.x.data(), k, p, px);
-      pack_weights(d, o.w.data(), k, c_out, pw);
+      const PackedOperands packed = pack_operands(d, o, k, p, c_out);
       std::vector<double> got(expected.size());
-      packed_pim_gemm(d, bank, px, pw, k, c_out, p, got.data(), nullptr);
+      packed_pim_gemm(d, bank, packed.x, packed.w, k, c_out, p, got.data(), nullptr);
       EXPECT_EQ(got, expected) << bits << "-bit ADC on " << kernel_isa_name(isa) << " (" << last_kernel_route() << ")";
       if (isa == KernelIsa::Avx512)
         EXPECT_STREQ(last_kernel_route(), "avx512 native bytes, code formula");
