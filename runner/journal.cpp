@@ -331,6 +331,58 @@ std::string encode_record(const JournalRecord& r) {
   return e.take();
 }
 
+namespace {
+
+// The fields after the head, read and checked in order; stored into `out` when it is given.
+// scan_journal_heads walks them without storing, so the head scan refuses exactly the records the
+// full decode refuses (a record whose checksum holds but whose fields do not).
+void decode_body(Decoder& d, std::uint16_t payload_version, JournalRecord* out) {
+  const std::string_view depends_on = d.str();
+  const std::int32_t replicate = d.i32(), die = d.i32();
+  const double start_time = d.f64(), seconds = d.f64();
+  const std::string_view host = d.str(), message = d.str(), canonical = d.str();
+  if (out) {
+    out->depends_on = depends_on;
+    out->replicate = replicate;
+    out->die = die;
+    out->start_time = start_time;
+    out->seconds = seconds;
+    out->host = host;
+    out->message = message;
+    out->canonical = canonical;
+  }
+  for (std::uint32_t i = 0, n = d.count(8); i < n; ++i) {
+    const std::string_view key = d.str(), value = d.str();
+    if (out) out->axes.emplace(std::string(key), std::string(value));
+  }
+  for (std::uint32_t i = 0, n = d.count(12); i < n; ++i) {
+    const std::string_view key = d.str();
+    const double value = d.f64();
+    if (out) out->metrics.emplace(std::string(key), value);
+  }
+  const std::uint32_t epochs = d.count(52);
+  if (out) out->curve.resize(epochs);
+  for (std::uint32_t k = 0; k < epochs; ++k) {
+    EpochRecord c;
+    c.epoch = d.i32();
+    c.lr = d.f64();
+    c.train_loss = d.f64();
+    c.train_accuracy = d.f64();
+    c.test_loss = d.f64();
+    c.test_accuracy = d.f64();
+    c.seconds = d.f64();
+    if (out) out->curve[k] = c;
+  }
+  if (payload_version >= 2) {
+    const std::uint8_t retryable = d.u8();
+    if (retryable > 1) throw Error("retryable flag " + std::to_string(retryable) + " is neither 0 nor 1");
+    if (out) out->retryable = retryable == 1;
+  }
+  if (!d.at_end()) throw Error("unexpected bytes after the last field of the record");
+}
+
+}  // namespace
+
 JournalRecord decode_record(std::string_view payload) {
   Decoder d(payload);
   const JournalRecordHead head = decode_head(d);
@@ -339,39 +391,7 @@ JournalRecord decode_record(std::string_view payload) {
   r.kind = head.kind;
   r.status = head.status;
   r.attempt = head.attempt;
-  r.depends_on = d.str();
-  r.replicate = d.i32();
-  r.die = d.i32();
-  r.start_time = d.f64();
-  r.seconds = d.f64();
-  r.host = d.str();
-  r.message = d.str();
-  r.canonical = d.str();
-  for (std::uint32_t i = 0, n = d.count(8); i < n; ++i) {
-    std::string key(d.str());
-    r.axes.emplace(std::move(key), std::string(d.str()));
-  }
-  for (std::uint32_t i = 0, n = d.count(12); i < n; ++i) {
-    std::string key(d.str());
-    r.metrics.emplace(std::move(key), d.f64());
-  }
-  const std::uint32_t epochs = d.count(52);
-  r.curve.resize(epochs);
-  for (EpochRecord& c : r.curve) {
-    c.epoch = d.i32();
-    c.lr = d.f64();
-    c.train_loss = d.f64();
-    c.train_accuracy = d.f64();
-    c.test_loss = d.f64();
-    c.test_accuracy = d.f64();
-    c.seconds = d.f64();
-  }
-  if (head.payload_version >= 2) {
-    const std::uint8_t retryable = d.u8();
-    if (retryable > 1) throw Error("retryable flag " + std::to_string(retryable) + " is neither 0 nor 1");
-    r.retryable = retryable == 1;
-  }
-  if (!d.at_end()) throw Error("unexpected bytes after the last field of the record");
+  decode_body(d, head.payload_version, &r);
   return r;
 }
 
@@ -383,7 +403,9 @@ JournalScan scan_journal_heads(const std::string& path,
                                const std::function<void(const JournalRecordHead&)>& visit) {
   return scan_file(path, [&](std::string_view payload, std::uint64_t) {
     Decoder d(payload);
-    visit(decode_head(d));
+    const JournalRecordHead head = decode_head(d);
+    decode_body(d, head.payload_version, nullptr);  // the same checks as a full decode
+    visit(head);
   });
 }
 

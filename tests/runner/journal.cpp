@@ -289,6 +289,41 @@ TEST(Journal, CorruptMiddleRecordIsAnErrorNamingItsOffset) {
   }
 }
 
+// Fuzzing (fuzz_journal, fuzz/findings/journal/) found a record whose checksum holds but whose
+// fields end early: replay refused it while the head scan (finished_task_ids, the resume of a
+// sweep) accepted it. Every scan must refuse it, naming its offset.
+TEST(Journal, RecordWithValidChecksumButBadFieldsIsRefusedByEveryScan) {
+  TempDir dir;
+  const std::string path = dir.file("journal.pjl");
+  const auto records = write_records(path, 4);
+  const std::string clean = read_all(path);
+  for (const std::string& payload : {encode_record(sample_record(9)).substr(0, encode_record(sample_record(9)).size() - 1),
+                                     encode_record(sample_record(9)) + "x"}) {
+    std::string frame = "PQJR";
+    const auto length = static_cast<std::uint32_t>(payload.size());
+    frame.append(reinterpret_cast<const char*>(&length), 4);
+    const std::uint32_t crc = naive_crc32(frame.substr(4, 4) + payload);
+    frame.append(reinterpret_cast<const char*>(&crc), 4);
+    frame += payload;
+    const std::uint64_t off = offset_of(records, 2);  // between records 1 and 2
+    write_all(path, clean.substr(0, off) + frame + clean.substr(off));
+    try {
+      replay_journal(path);
+      ADD_FAILURE() << "replay accepted a record whose fields do not decode";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("byte offset " + std::to_string(off) + " "), std::string::npos) << e.what();
+    }
+    try {
+      scan_journal_heads(path, [](const JournalRecordHead&) {});
+      ADD_FAILURE() << "the head scan accepted a record whose fields do not decode";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("byte offset " + std::to_string(off) + " "), std::string::npos) << e.what();
+    }
+    EXPECT_THROW(finished_task_ids(dir.path()), Error);
+    // (JournalWriter checks the framing and checksums only; the runner replays before it appends.)
+  }
+}
+
 TEST(Journal, ForeignFileAndUnknownVersionAreRefused) {
   TempDir dir;
   const std::string path = dir.file("journal.pjl");
