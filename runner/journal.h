@@ -83,7 +83,8 @@ struct JournalScan {
 // an empty journal. A torn last record is reported in JournalScan::warning; damage followed by a
 // valid record, a foreign file or an unknown format version throws pimqat::Error naming the offset.
 JournalScan scan_journal(const std::string& path, const std::function<void(const JournalRecord&)>& visit);
-// The same, decoding only the record heads (faster: no maps or curves are built).
+// The same, handing out only the record heads (faster: no strings, maps or curves are built);
+// every field is still checked, so it refuses exactly the journals scan_journal refuses.
 JournalScan scan_journal_heads(const std::string& path,
                                const std::function<void(const JournalRecordHead&)>& visit);
 
