@@ -145,32 +145,29 @@ const Tensor& QuantLayer::backward(const Tensor& diff_dst) {
 QuantConv2d::QuantConv2d(std::string name, ConvGeometry g, LayerQuantization quantization, InputGradient input_gradient)
     : QuantLayer(std::move(name), (validate(g), g.weight_shape()), quantization, input_gradient), engine_(g) {}
 
-const Tensor& QuantConv2d::forward(const Tensor& src, Mode mode) {
-  engine_forward_done_ = false;
-  layout_ = Layout::Nchw;
-  return QuantLayer::forward(src, mode);
-}
-
-const Tensor& QuantConv2d::backward(const Tensor& diff_dst) {
-  if (layout_ != Layout::Nchw)
-    throw Error("layer '" + name() + "': backward() after forward_blocked(); use backward_blocked()");
-  return QuantLayer::backward(diff_dst);
-}
-
-const Tensor& QuantConv2d::forward_blocked(const Tensor& src, Mode mode) {
-  if (!supports_blocked())
+const Tensor& QuantConv2d::forward_in(Layout layout, const Tensor& src, Mode mode) {
+  if (layout == Layout::Blocked && !supports_blocked())
     throw Error("layer '" + name() + "': the blocked layout needs channel counts that are multiples of " +
                 std::to_string(channel_block()) + " (" + geometry().str() + ")");
   engine_forward_done_ = false;
-  layout_ = Layout::Blocked;
+  layout_ = layout;
   return QuantLayer::forward(src, mode);
 }
 
-const Tensor& QuantConv2d::backward_blocked(const Tensor& diff_dst) {
-  if (layout_ != Layout::Blocked)
-    throw Error("layer '" + name() + "': backward_blocked() needs a forward_blocked() first");
+const Tensor& QuantConv2d::backward_in(Layout layout, const Tensor& diff_dst) {
+  if (layout_ != layout)
+    throw Error("layer '" + name() + "': " + (layout == Layout::Blocked ? "backward_blocked()" : "backward()") +
+                " after " + (layout_ == Layout::Blocked ? "forward_blocked()" : "forward()") +
+                "; the backward must use the forward's layout");
   return QuantLayer::backward(diff_dst);
 }
+
+const Tensor& QuantConv2d::forward(const Tensor& src, Mode mode) { return forward_in(Layout::Nchw, src, mode); }
+const Tensor& QuantConv2d::backward(const Tensor& diff_dst) { return backward_in(Layout::Nchw, diff_dst); }
+const Tensor& QuantConv2d::forward_blocked(const Tensor& src, Mode mode) {
+  return forward_in(Layout::Blocked, src, mode);
+}
+const Tensor& QuantConv2d::backward_blocked(const Tensor& diff_dst) { return backward_in(Layout::Blocked, diff_dst); }
 
 void QuantConv2d::compute(const Tensor& src_q, const Tensor& weight_q, Tensor& dst, Mode /*mode*/) {
   engine_.forward(src_q, weight_q, dst, layout_);

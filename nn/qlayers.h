@@ -150,6 +150,10 @@ class QuantConv2d : public QuantLayer, public BlockedConv {
                         Tensor& diff_weight_q) override;
 
  private:
+  // The passes of either layout (the backward checks that it follows a forward of its layout).
+  const Tensor& forward_in(Layout layout, const Tensor& src, Mode mode);
+  const Tensor& backward_in(Layout layout, const Tensor& diff_dst);
+
   ConvEngine engine_;
   bool engine_forward_done_ = false;  // the engine is set up for the latest forward's operands
   Layout layout_ = Layout::Nchw;

@@ -431,7 +431,7 @@ void pack_activations(const Decomposition& d, const std::int32_t* src, Index red
 namespace {
 
 // pack_activations and pack_activations_quantized: `values` become bytes as `format` says.
-void pack_from_floats(const Decomposition& d, const Im2colGeometry& geometry, const float* integers,
+void pack_from_floats(const Decomposition& d, const Im2colGeometry& geometry, const float* values,
                       const detail::RowFormat& format, PackedActivations& out, Index channel_block) {
   geometry.validate();
   if (channel_block < 0 || (channel_block > 0 && geometry.channels % channel_block != 0))
@@ -449,13 +449,13 @@ void pack_from_floats(const Decomposition& d, const Im2colGeometry& geometry, co
   const Index phase_size = hq * wq, channel_size = stride * stride * phase_size;
   const Index planes = geometry.batch * geometry.channels;
   const Index plane_size = geometry.height * geometry.width;
-  // Where plane (n, c) starts in `integers` and the distance between its elements: NCHW, or
+  // Where plane (n, c) starts in `values` and the distance between its elements: NCHW, or
   // nChw{B}c (element (n, c, h, w) at (((n C/B + c/B) H + h) W + w) B + c % B).
   const Index step = channel_block > 0 ? channel_block : 1;
   auto plane_start = [&](Index plane) -> const float* {
-    if (channel_block == 0) return integers + plane * plane_size;
+    if (channel_block == 0) return values + plane * plane_size;
     const Index c = plane % geometry.channels, n = plane / geometry.channels;
-    return integers + ((n * (geometry.channels / channel_block) + c / channel_block) * plane_size) * channel_block +
+    return values + ((n * (geometry.channels / channel_block) + c / channel_block) * plane_size) * channel_block +
            c % channel_block;
   };
   // 8 bytes of margin on both sides: the block gathers load whole 8-byte rows (pack_block_*). Each
